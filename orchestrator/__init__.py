@@ -1,0 +1,1 @@
+"""Batch orchestrator: expands jobs into task DAGs and drives them to completion."""

@@ -1,0 +1,90 @@
+"""Job → task DAG. Pure functions: parameters in, nodes out.
+
+Nodes name their dependencies, so parallel branches (per-channel transcription, a
+diarizer beside the transcriber) are just nodes that share a parent. Each stage's engine
+is chosen here, from the job parameters and the defaults below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_ENGINES = {
+    "prepare": "prepare",
+    "transcribe": "faster-whisper",
+    "merge": "merge",
+}
+
+
+class DagError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class TaskNode:
+    name: str
+    stage: str
+    engine_id: str
+    depends_on: tuple[str, ...] = ()
+    config: dict[str, Any] = field(default_factory=dict)
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    model: str
+    language: str | None = None
+    speaker_detection: str = "none"
+    channels: int = 1
+    engines: dict[str, str] = field(default_factory=dict)  # per-stage engine overrides
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def build_dag(spec: JobSpec) -> list[TaskNode]:
+    engines = {**DEFAULT_ENGINES, **spec.engines}
+    transcribe_config = {"model": spec.model, "language": spec.language, **spec.parameters.get("transcribe", {})}
+
+    nodes = [TaskNode("prepare", "prepare", engines["prepare"])]
+    if spec.speaker_detection == "none":
+        transcribers = [TaskNode("transcribe", "transcribe", engines["transcribe"], ("prepare",), transcribe_config)]
+    elif spec.speaker_detection == "per_channel":
+        if spec.channels < 2:
+            raise DagError("speaker_detection=per_channel needs audio with at least two channels")
+        transcribers = [
+            TaskNode(f"transcribe_ch{c}", "transcribe", engines["transcribe"], ("prepare",), {**transcribe_config, "channel": c})
+            for c in range(spec.channels)
+        ]
+    else:
+        raise DagError(f"speaker_detection={spec.speaker_detection!r} is not supported yet")
+    nodes += transcribers
+    merge_deps = ("prepare", *(t.name for t in transcribers))
+    nodes.append(
+        TaskNode("merge", "merge", engines["merge"], merge_deps, {"model": spec.model, "speaker_detection": spec.speaker_detection})
+    )
+    validate(nodes)
+    return nodes
+
+
+def validate(nodes: list[TaskNode]) -> None:
+    """Every dependency exists and the graph has no cycle."""
+    names = {n.name for n in nodes}
+    if len(names) != len(nodes):
+        raise DagError("duplicate task names")
+    for n in nodes:
+        missing = set(n.depends_on) - names
+        if missing:
+            raise DagError(f"{n.name} depends on unknown tasks {sorted(missing)}")
+    done: set[str] = set()
+    remaining = list(nodes)
+    while remaining:
+        ready = [n for n in remaining if set(n.depends_on) <= done]
+        if not ready:
+            raise DagError("task graph has a cycle")
+        done |= {n.name for n in ready}
+        remaining = [n for n in remaining if n.name not in done]
+
+
+def ready_nodes(depends_on: dict[str, tuple[str, ...] | list[str]], completed: set[str], started: set[str]) -> list[str]:
+    """Names whose dependencies are all completed and that have not been started."""
+    return [name for name, deps in depends_on.items() if name not in started and set(deps) <= completed]

@@ -1,0 +1,1 @@
+"""Dalston realtime_worker."""

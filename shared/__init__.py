@@ -1,0 +1,1 @@
+"""Code shared by every Dalston service: settings, database, streams, storage, contracts."""

@@ -1,0 +1,114 @@
+"""Redis streams helper: the only place that speaks XADD / XREADGROUP / XACK / XAUTOCLAIM.
+
+Messages are flat string maps with a single `data` field holding JSON, so every producer
+and consumer shares one encoding.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from shared.settings import get_settings
+
+EVENTS_STREAM = "dalston:events"
+ORCHESTRATOR_GROUP = "orchestrators"
+ENGINE_GROUP = "engines"
+
+
+def engine_stream(engine_id: str) -> str:
+    return f"dalston:stream:{engine_id}"
+
+
+def job_done_channel(job_id: str) -> str:
+    return f"dalston:job-done:{job_id}"
+
+
+def job_cancelled_key(job_id: str) -> str:
+    return f"dalston:job-cancelled:{job_id}"
+
+
+@dataclass(frozen=True)
+class Message:
+    stream: str
+    id: str
+    data: dict[str, Any]
+
+
+def connect(url: str | None = None) -> aioredis.Redis:
+    url = url or get_settings().redis_url
+    if not url:
+        raise RuntimeError("DALSTON_REDIS_URL is not set (run `dalston up` to start embedded Redis)")
+    return aioredis.from_url(url, decode_responses=True)
+
+
+@lru_cache
+def get_redis() -> aioredis.Redis:
+    return connect()
+
+
+def _decode(stream: str, msg_id: str, fields: dict[str, str]) -> Message:
+    try:
+        data = json.loads(fields.get("data", "{}"))
+    except json.JSONDecodeError:
+        data = {"_undecodable": fields}
+    return Message(stream=stream, id=msg_id, data=data)
+
+
+async def publish(r: aioredis.Redis, stream: str, data: dict[str, Any]) -> str:
+    return await r.xadd(stream, {"data": json.dumps(data, default=str)})
+
+
+async def ensure_group(r: aioredis.Redis, stream: str, group: str) -> None:
+    try:
+        await r.xgroup_create(stream, group, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def read_group(
+    r: aioredis.Redis, stream: str, group: str, consumer: str, *, count: int = 1, block_ms: int = 2000
+) -> list[Message]:
+    try:
+        reply = await r.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
+    except ResponseError as exc:
+        if "NOGROUP" not in str(exc):
+            raise
+        # Group vanished (Redis restarted or was flushed): recreate it and read on.
+        await ensure_group(r, stream, group)
+        return []
+    return [_decode(name, msg_id, fields) for name, entries in reply or [] for msg_id, fields in entries]
+
+
+async def ack(r: aioredis.Redis, msg: Message, group: str) -> None:
+    await r.xack(msg.stream, group, msg.id)
+
+
+async def claim_idle(
+    r: aioredis.Redis, stream: str, group: str, consumer: str, *, min_idle_ms: int, count: int = 10
+) -> list[Message]:
+    """Take over messages another consumer has held longer than `min_idle_ms` (it likely died)."""
+    try:
+        _next, entries, *_deleted = await r.xautoclaim(stream, group, consumer, min_idle_ms, "0-0", count=count)
+    except ResponseError as exc:
+        if "NOGROUP" not in str(exc):
+            raise
+        await ensure_group(r, stream, group)
+        return []
+    return [_decode(stream, msg_id, fields) for msg_id, fields in entries if fields is not None]
+
+
+async def touch(r: aioredis.Redis, msg: Message, group: str, consumer: str) -> None:
+    """Reset a held message's idle time so live work is not reclaimed by other consumers."""
+    await r.xclaim(msg.stream, group, consumer, 0, [msg.id], justid=True)
+
+
+async def delivery_count(r: aioredis.Redis, msg: Message, group: str) -> int:
+    pending = await r.xpending_range(msg.stream, group, min=msg.id, max=msg.id, count=1)
+    return int(pending[0]["times_delivered"]) if pending else 0
