@@ -121,6 +121,9 @@ class Task(Base):
     max_retries: Mapped[int] = mapped_column(Integer, default=0)
     output_key: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+    # Id of the engine-stream message for the current enqueue; the reconciler re-publishes
+    # a ready task whose message is gone (Redis restarted or flushed).
+    stream_message_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -40,10 +40,14 @@ class Settings(BaseSettings):
     whisper_device: str = "cpu"
     whisper_compute_type: str = "int8"
     whisper_cpu_threads: int = 0
-    whisper_beam_size: int = 1
+    whisper_beam_size: int = 5  # faster-whisper's own default; 1 is ~2x faster, less accurate
 
     # Orchestration and engine reliability
     task_max_retries: int = 2
+    # A running task is presumed lost after base + per_audio_second x audio duration.
+    task_timeout_base_s: float = 60.0
+    task_timeout_per_audio_s: float = 3.0
+    reconcile_interval_s: float = 30.0
     engine_claim_idle_ms: int = 60_000
     engine_max_deliveries: int = 3
     engine_block_ms: int = 2_000

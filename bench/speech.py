@@ -1,0 +1,55 @@
+"""Long speech inputs for benchmarks, built from the committed espeak-ng fixtures."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+
+
+def long_speech_wav(path: Path, seconds: float) -> Path:
+    """Alternate the fixture sentences with short pauses until `seconds` of audio."""
+    clips = []
+    rate = None
+    for name in ("speech_en.wav", "short_en.wav"):
+        with wave.open(str(FIXTURES / name), "rb") as src:
+            rate = rate or src.getframerate()
+            assert src.getframerate() == rate and src.getnchannels() == 1
+            clips.append(np.frombuffer(src.readframes(src.getnframes()), dtype="<i2"))
+    pause = np.zeros(int(0.6 * rate), dtype="<i2")
+    out, total, i = [], 0, 0
+    while total < seconds * rate:
+        piece = np.concatenate([clips[i % len(clips)], pause])
+        out.append(piece)
+        total += len(piece)
+        i += 1
+    audio = np.concatenate(out)[: int(seconds * rate)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as dst:
+        dst.setnchannels(1)
+        dst.setsampwidth(2)
+        dst.setframerate(rate)
+        dst.writeframes(audio.tobytes())
+    return path
+
+
+def big_wav(path: Path, size_bytes: int, rate: int = 48_000, channels: int = 2) -> Path:
+    """A WAV of about `size_bytes` of quiet noise, written in chunks (never whole in memory)."""
+    rng = np.random.default_rng(0)
+    frame_bytes = 2 * channels
+    frames = size_bytes // frame_bytes
+    chunk = rate * 10
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as dst:
+        dst.setnchannels(channels)
+        dst.setsampwidth(2)
+        dst.setframerate(rate)
+        written = 0
+        while written < frames:
+            n = min(chunk, frames - written)
+            dst.writeframes(rng.integers(-300, 300, size=n * channels, dtype="<i2").tobytes())
+            written += n
+    return path

@@ -1,0 +1,1 @@
+"""faster-whisper transcription engine (CTranslate2)."""

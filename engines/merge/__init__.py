@@ -1,0 +1,1 @@
+"""Merge engine: assemble the canonical transcript."""

@@ -1,0 +1,79 @@
+"""Assemble the canonical `Transcript` from the prepare and transcribe outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engines.base import read_input, write_output
+from shared.contracts import PrepareOutput, Segment, StageInfo, TaskMessage, Transcript, TranscribeOutput
+from shared.storage import ObjectStore
+
+
+class MergeEngine:
+    engine_id = "merge"
+
+    def load(self) -> None:
+        pass  # no model
+
+    def process(self, task: TaskMessage, store: ObjectStore, workdir: Path) -> str:
+        prepared = read_input(store, task, "prepare", PrepareOutput)
+        transcribed = [
+            read_input(store, task, name, TranscribeOutput) for name in sorted(task.inputs) if name.startswith("transcribe")
+        ]
+        return write_output(store, task, assemble(prepared, transcribed))
+
+
+def assemble(prepare: PrepareOutput, transcribed: list[TranscribeOutput]) -> Transcript:
+    """Pure: stage outputs in, canonical transcript out.
+
+    Outputs that carry a channel (per_channel mode) label their segments and words with
+    that channel and the speaker `channel_{c}`.
+    """
+    if not transcribed:
+        raise ValueError("merge needs at least one transcription")
+    transcribed = sorted(transcribed, key=lambda t: -1 if t.channel is None else t.channel)
+
+    segments = [_label(s, t.channel) for t in transcribed for s in t.segments]
+    # Stable sort: within one channel the model's order is kept for equal start times.
+    segments.sort(key=lambda s: (s.start, s.end))
+    segments = [s.model_copy(update={"id": i}) for i, s in enumerate(segments)]
+    words = sorted((w for s in segments for w in s.words), key=lambda w: (w.start, w.end))
+
+    # Per channel: the first channel that has speech speaks for the language.
+    source = next((t for t in transcribed if any(s.text for s in t.segments)), transcribed[0])
+    speakers = [f"channel_{t.channel}" for t in transcribed if t.channel is not None]
+
+    return Transcript(
+        text=" ".join(s.text.strip() for s in segments if s.text.strip()),
+        language=source.language,
+        language_probability=source.language_probability,
+        duration=prepare.duration,
+        segments=segments,
+        words=words,
+        speakers=speakers,
+        channels=prepare.channels,
+        model=transcribed[0].model,
+        stages=[
+            StageInfo(
+                stage="prepare",
+                engine_id="prepare",
+                details={
+                    "channels": prepare.channels,
+                    "original_sample_rate": prepare.original_sample_rate,
+                    "original_format": prepare.original_format,
+                },
+            ),
+            *(
+                StageInfo(stage="transcribe", engine_id=t.details.get("engine_id", "unknown"), details={**t.details, "channel": t.channel})
+                for t in transcribed
+            ),
+        ],
+    )
+
+
+def _label(segment: Segment, channel: int | None) -> Segment:
+    if channel is None:
+        return segment
+    speaker = f"channel_{channel}"
+    words = [w.model_copy(update={"channel": channel, "speaker": speaker}) for w in segment.words]
+    return segment.model_copy(update={"channel": channel, "speaker": speaker, "words": words})

@@ -1,0 +1,1 @@
+"""Prepare engine: decode the upload to 16 kHz WAVs."""

@@ -1,0 +1,184 @@
+"""Batch engine runner: `python -m engines.runner --engine faster-whisper` (or DALSTON_ENGINE).
+
+One process = one engine, its model loaded once, one task at a time. Work comes from the
+engine's stream through a consumer group; a message is acked only after its outcome
+(task.completed / task.failed) is on the events stream, so a crash mid-task leaves the
+message pending and another instance reclaims it once it has been idle for
+`engine_claim_idle_ms`. While a task runs, a heartbeat keeps resetting its idle time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+from pydantic import ValidationError
+from redis.exceptions import RedisError
+
+from engines.base import Engine, EngineError
+from engines.registry import create
+from shared import streams
+from shared.contracts import Event, TaskMessage
+from shared.logs import configure
+from shared.settings import Settings, get_settings
+from shared.storage import ObjectStore, get_store
+
+log = structlog.get_logger()
+
+
+class Runner:
+    def __init__(self, engine: Engine, r: aioredis.Redis, store: ObjectStore, settings: Settings) -> None:
+        self.engine = engine
+        self.r = r
+        self.store = store
+        self.settings = settings
+        self.stream = streams.engine_stream(engine.engine_id)
+        self.consumer = f"{engine.engine_id}-{socket.gethostname()}-{os.getpid()}"
+        self.stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        await streams.ensure_group(self.r, self.stream, streams.ENGINE_GROUP)
+        log.info("engine ready", stream=self.stream, consumer=self.consumer)
+        while not self.stopping.is_set():
+            try:
+                for msg in await self._next():
+                    await self.handle(msg)
+            except RedisError as exc:
+                # Unacked work stays pending and is reclaimed later; wait for Redis to return.
+                log.warning("redis unavailable", error=str(exc))
+                await asyncio.sleep(1)
+        log.info("engine stopped")
+
+    async def _next(self) -> list[streams.Message]:
+        # Dead consumers' work first, so a crash delays a task by claim_idle_ms at most.
+        claimed = await streams.claim_idle(
+            self.r, self.stream, streams.ENGINE_GROUP, self.consumer, min_idle_ms=self.settings.engine_claim_idle_ms, count=1
+        )
+        if claimed:
+            log.info("claimed idle message", message_id=claimed[0].id)
+            return claimed
+        return await streams.read_group(
+            self.r, self.stream, streams.ENGINE_GROUP, self.consumer, block_ms=self.settings.engine_block_ms
+        )
+
+    async def handle(self, msg: streams.Message) -> None:
+        try:
+            task = TaskMessage.model_validate(msg.data)
+        except ValidationError as exc:
+            log.error("undecodable task message", message_id=msg.id, error=str(exc))
+            data = msg.data if isinstance(msg.data, dict) else {}
+            job_id, task_id = data.get("job_id"), data.get("task_id")
+            if isinstance(job_id, str) and isinstance(task_id, str):
+                await self._publish(
+                    Event(type="task.failed", job_id=job_id, task_id=task_id, error=f"undecodable task message: {exc}", retryable=False)
+                )
+            await self._ack(msg)
+            return
+
+        with structlog.contextvars.bound_contextvars(job_id=task.job_id, task_id=task.task_id, task=task.name, attempt=task.attempt):
+            deliveries = await streams.delivery_count(self.r, msg, streams.ENGINE_GROUP)
+            if deliveries > self.settings.engine_max_deliveries:
+                log.error("poison message", deliveries=deliveries)
+                await self._publish(
+                    self._event(task, "task.failed", error=f"task exceeded {self.settings.engine_max_deliveries} deliveries (poison message)", retryable=False)
+                )
+                await self._ack(msg)
+                return
+            if await self.r.exists(streams.job_cancelled_key(task.job_id)):
+                log.info("job cancelled, skipping task")
+                await self._ack(msg)
+                return
+            await self._run_task(msg, task)
+
+    async def _run_task(self, msg: streams.Message, task: TaskMessage) -> None:
+        started_at = time.time()
+        await self._publish(self._event(task, "task.started", started_at=started_at))
+        log.info("task started")
+        heartbeat = asyncio.create_task(self._heartbeat(msg))
+        try:
+            with tempfile.TemporaryDirectory(prefix=f"dalston-{self.engine.engine_id}-") as workdir:
+                output_key = await asyncio.to_thread(self.engine.process, task, self.store, Path(workdir))
+        except EngineError as exc:
+            log.warning("task failed", error=exc.message, retryable=exc.retryable)
+            event = self._event(task, "task.failed", error=exc.message, retryable=exc.retryable, started_at=started_at)
+        except Exception as exc:
+            log.exception("task crashed")
+            event = self._event(task, "task.failed", error=f"{type(exc).__name__}: {exc}", retryable=True, started_at=started_at)
+        else:
+            log.info("task completed", output_key=output_key, seconds=round(time.time() - started_at, 3))
+            event = self._event(task, "task.completed", output_key=output_key, started_at=started_at)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        event.finished_at = time.time()
+        await self._publish(event)
+        await self._ack(msg)
+
+    async def _heartbeat(self, msg: streams.Message) -> None:
+        interval = self.settings.engine_claim_idle_ms / 3000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await streams.touch(self.r, msg, streams.ENGINE_GROUP, self.consumer)
+            except RedisError as exc:
+                log.warning("heartbeat failed", error=str(exc))
+
+    def _event(self, task: TaskMessage, type_: str, **fields: Any) -> Event:
+        return Event(type=type_, job_id=task.job_id, task_id=task.task_id, attempt=task.attempt, **fields)
+
+    async def _publish(self, event: Event) -> None:
+        await streams.publish(self.r, streams.EVENTS_STREAM, event.model_dump(mode="json"))
+
+    async def _ack(self, msg: streams.Message) -> None:
+        await streams.ack(self.r, msg, streams.ENGINE_GROUP)
+
+
+async def serve(engine_id: str) -> None:
+    settings = get_settings()
+    engine = create(engine_id)
+    began = time.perf_counter()
+    await asyncio.to_thread(engine.load)
+    log.info("engine loaded", seconds=round(time.perf_counter() - began, 3))
+    r = streams.connect(settings.redis_url)
+    runner = Runner(engine, r, get_store(), settings)
+
+    def on_signal(signum: int) -> None:
+        if runner.stopping.is_set():
+            # Second signal: abandon the task unacked; it is redelivered to another instance.
+            log.warning("abandoning current task", signal=signal.Signals(signum).name)
+            os._exit(128 + signum)
+        runner.stopping.set()
+        log.info("shutting down after the current task", signal=signal.Signals(signum).name)
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await runner.run()
+    finally:
+        await r.aclose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m engines.runner", description="Run one batch engine.")
+    parser.add_argument("--engine", default=os.environ.get("DALSTON_ENGINE"), help="engine id (default: $DALSTON_ENGINE)")
+    args = parser.parse_args(argv)
+    if not args.engine:
+        parser.error("--engine or DALSTON_ENGINE is required")
+    configure(service=f"engine-{args.engine}")
+    asyncio.run(serve(args.engine))
+
+
+if __name__ == "__main__":
+    main()
