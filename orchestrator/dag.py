@@ -67,7 +67,7 @@ def build_dag(spec: JobSpec) -> list[TaskNode]:
 
 
 def validate(nodes: list[TaskNode]) -> None:
-    """Every dependency exists and the graph has no cycle."""
+    """Every dependency exists, the graph has no cycle and ends in one task (its output is the transcript)."""
     names = {n.name for n in nodes}
     if len(names) != len(nodes):
         raise DagError("duplicate task names")
@@ -83,6 +83,9 @@ def validate(nodes: list[TaskNode]) -> None:
             raise DagError("task graph has a cycle")
         done |= {n.name for n in ready}
         remaining = [n for n in remaining if n.name not in done]
+    sinks = names - {d for n in nodes for d in n.depends_on}
+    if len(sinks) != 1:
+        raise DagError(f"task graph must end in exactly one task, not {sorted(sinks)}")
 
 
 def ready_nodes(depends_on: dict[str, tuple[str, ...] | list[str]], completed: set[str], started: set[str]) -> list[str]:
