@@ -85,7 +85,7 @@ def test_transcribes_speech(fixture: str, whisper: FasterWhisperEngine, store: F
     text = " ".join(s.text for s in out.segments)
     assert jiwer.wer(normalise(REFERENCE), normalise(text)) <= 0.30
     assert out.language == "en" and out.model == "tiny.en"
-    assert out.language_probability is None  # English-only model: nothing was detected
+    assert out.language_probability == 1.0  # English-only model: English by construction
     assert out.details["beam_size"] == 5 and out.details["realtime_factor"] > 0
     words = [w for s in out.segments for w in s.words]
     assert words and all(w.probability is not None and 0 <= w.probability <= 1 for w in words)

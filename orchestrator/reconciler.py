@@ -1,0 +1,74 @@
+"""Finds what lost events, a lost Redis or a dead engine left behind.
+
+PostgreSQL is the source of truth; these queries only nominate candidates. The service
+re-checks each one under the job lock before acting, so a racing event handler or a
+second orchestrator never makes it act twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import redis.asyncio as aioredis
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db import Job, JobStatus, Task, TaskStatus
+from shared.streams import engine_stream
+
+
+@dataclass(frozen=True)
+class QueuedTask:
+    id: uuid.UUID
+    job_id: uuid.UUID
+    engine_id: str
+    stream_message_id: str | None
+    queued_at: datetime | None
+
+
+async def orphan_jobs(db: AsyncSession, created_before: datetime) -> list[uuid.UUID]:
+    """Pending jobs with no tasks: their job.created event was lost."""
+    query = select(Job.id).where(
+        Job.status == JobStatus.pending.value,
+        Job.created_at < created_before,
+        ~exists().where(Task.job_id == Job.id),
+    )
+    return list(await db.scalars(query))
+
+
+async def queued_tasks(db: AsyncSession) -> list[QueuedTask]:
+    query = (
+        select(Task.id, Task.job_id, Task.engine_id, Task.stream_message_id, Task.queued_at)
+        .join(Job, Job.id == Task.job_id)
+        .where(Task.status == TaskStatus.ready.value, Job.status == JobStatus.running.value)
+    )
+    return [QueuedTask(*row) for row in await db.execute(query)]
+
+
+async def running_tasks(db: AsyncSession) -> list[tuple[Job, Task]]:
+    query = (
+        select(Job, Task)
+        .join(Task, Task.job_id == Job.id)
+        .where(Task.status == TaskStatus.running.value, Job.status == JobStatus.running.value)
+    )
+    return [(job, task) for job, task in await db.execute(query)]
+
+
+async def without_message(r: aioredis.Redis, tasks: list[QueuedTask], queued_before: datetime) -> list[QueuedTask]:
+    """Ready tasks whose stream message is gone.
+
+    A message stays in its stream after the engine acks it (engines publish their result
+    event before acking), so "still in the stream" covers unread, in-progress and
+    finished-but-event-not-yet-handled alike. A task with no recorded id is lost only if
+    it has been queued a while: the id is written just after the XADD.
+    """
+    with_id = [t for t in tasks if t.stream_message_id]
+    async with r.pipeline(transaction=False) as pipe:
+        for t in with_id:
+            pipe.xrange(engine_stream(t.engine_id), min=t.stream_message_id, max=t.stream_message_id, count=1)
+        found = await pipe.execute() if with_id else []
+    lost = [t for t, entries in zip(with_id, found) if not entries]
+    lost += [t for t in tasks if not t.stream_message_id and t.queued_at is not None and t.queued_at < queued_before]
+    return lost

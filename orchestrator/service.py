@@ -1,0 +1,259 @@
+"""The orchestrator service: consumes events, drives jobs, reconciles.
+
+One event = one transaction that locks the job row; the event is acked after commit.
+Stream messages and notifications go out after commit too, so an engine never sees a
+task the database does not have; if the process dies in between, the reconciler
+re-publishes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+import redis.asyncio as aioredis
+import redis.exceptions
+import sqlalchemy.exc
+import structlog
+from pydantic import ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from orchestrator import reconciler, transitions
+from orchestrator.transitions import Effects, Tasks, utcnow
+from shared.contracts import Event
+from shared.db import Job, JobStatus, Task, TaskStatus, get_engine, get_sessionmaker
+from shared.logs import configure
+from shared.settings import Settings, get_settings
+from shared.streams import (
+    EVENTS_STREAM,
+    ORCHESTRATOR_GROUP,
+    Message,
+    ack,
+    claim_idle,
+    connect,
+    engine_stream,
+    ensure_group,
+    job_done_channel,
+    publish,
+    read_group,
+)
+
+DLQ_STREAM = "dalston:events:dlq"
+CLAIM_IDLE_MS = 30_000  # events held this long by another orchestrator: it is presumed dead
+PENDING_GRACE_S = 10.0  # how long a job may wait for job.created, or a task for its message id
+
+# Failures of the infrastructure, not of the event: leave the event unacked and retry it later.
+TRANSIENT_ERRORS = (
+    OSError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+)
+
+log = structlog.get_logger()
+
+JobStep = Callable[[AsyncSession, Job, Tasks], Awaitable[Effects]]
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        redis: aioredis.Redis,
+        settings: Settings,
+        *,
+        consumer: str | None = None,
+        claim_idle_ms: int = CLAIM_IDLE_MS,
+        pending_grace_s: float = PENDING_GRACE_S,
+        block_ms: int = 1_000,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.redis = redis
+        self.settings = settings
+        self.consumer = consumer or f"orchestrator-{socket.gethostname()}-{os.getpid()}"
+        self.claim_idle_ms = claim_idle_ms
+        self.pending_grace_s = pending_grace_s
+        self.block_ms = block_ms
+        self._next_claim = 0.0
+
+    # --- main loop ------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await ensure_group(self.redis, EVENTS_STREAM, ORCHESTRATOR_GROUP)
+        log.info("orchestrator started", consumer=self.consumer)
+        reconciling = asyncio.create_task(self._reconcile_forever(stop))
+        try:
+            while not stop.is_set():
+                try:
+                    await self.poll()
+                except TRANSIENT_ERRORS as exc:
+                    log.warning("database or redis unavailable, backing off", error=repr(exc))
+                    await _sleep_unless(stop, 1.0)
+        finally:
+            reconciling.cancel()
+            await asyncio.gather(reconciling, return_exceptions=True)
+            log.info("orchestrator stopped", consumer=self.consumer)
+
+    async def poll(self) -> int:
+        """Handle one batch of events (waiting up to block_ms for some). Returns how many."""
+        messages: list[Message] = []
+        if time.monotonic() >= self._next_claim:
+            self._next_claim = time.monotonic() + self.claim_idle_ms / 3000
+            messages += await claim_idle(
+                self.redis, EVENTS_STREAM, ORCHESTRATOR_GROUP, self.consumer, min_idle_ms=self.claim_idle_ms
+            )
+        messages += await read_group(
+            self.redis, EVENTS_STREAM, ORCHESTRATOR_GROUP, self.consumer, count=16, block_ms=self.block_ms
+        )
+        for message in messages:
+            await self.process(message)
+        return len(messages)
+
+    async def process(self, message: Message) -> None:
+        try:
+            event = Event.model_validate(message.data)
+        except ValidationError as exc:
+            log.error("undecodable event dead-lettered", stream_id=message.id, data=message.data, error=str(exc))
+            await self._dead_letter(message, str(exc))
+        else:
+            with structlog.contextvars.bound_contextvars(job_id=event.job_id):
+                try:
+                    await self.transact(event.job_id, self._handler(event))
+                except TRANSIENT_ERRORS:
+                    # Left unacked: it is claimed again (by us or a peer) once idle, and handlers
+                    # are idempotent. The caller backs off.
+                    log.warning("event deferred", stream_id=message.id)
+                    raise
+                except Exception as exc:
+                    log.exception("event dead-lettered", stream_id=message.id, data=message.data)
+                    await self._dead_letter(message, repr(exc))
+        await ack(self.redis, message, ORCHESTRATOR_GROUP)
+
+    def _handler(self, event: Event) -> JobStep:
+        async def step(db: AsyncSession, job: Job, tasks: Tasks) -> Effects:
+            return await transitions.handle(db, job, tasks, event, self.settings)
+
+        return step
+
+    async def _dead_letter(self, message: Message, error: str) -> None:
+        await publish(self.redis, DLQ_STREAM, {"stream_id": message.id, "event": message.data, "error": error})
+
+    # --- transactions and their effects ---------------------------------------------
+
+    async def transact(self, job_id: str | uuid.UUID, step: JobStep) -> None:
+        """Run `step` on the locked job and its tasks in one transaction, then perform its effects."""
+        async with self.sessionmaker() as db:
+            async with db.begin():
+                job = await db.get(Job, uuid.UUID(str(job_id)), with_for_update=True)
+                if job is None:
+                    log.warning("event for unknown job (deleted?)", job_id=str(job_id))
+                    return
+                tasks = {t.name: t for t in await db.scalars(select(Task).where(Task.job_id == job.id))}
+                effects = await step(db, job, tasks)
+        await self.perform(effects)
+
+    async def perform(self, effects: Effects) -> None:
+        for queued in effects.enqueued:
+            message = queued.message
+            message_id = await publish(self.redis, engine_stream(message.engine_id), message.model_dump())
+            # Only if the task was not re-enqueued meanwhile: the id belongs to this enqueue.
+            async with self.sessionmaker() as db, db.begin():
+                await db.execute(
+                    update(Task)
+                    .where(Task.id == uuid.UUID(message.task_id), Task.queued_at == queued.queued_at)
+                    .values(stream_message_id=message_id)
+                )
+            log.info("task enqueued", job_id=message.job_id, task=message.name, attempt=message.attempt)
+        for job_id, status in effects.finished:
+            await self.redis.publish(job_done_channel(job_id), json.dumps({"job_id": job_id, "status": status}))
+
+    # --- reconciliation ---------------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        now = utcnow()
+        grace = now - timedelta(seconds=self.pending_grace_s)
+        async with self.sessionmaker() as db:
+            orphans = await reconciler.orphan_jobs(db, grace)
+            queued = await reconciler.queued_tasks(db)
+            running = await reconciler.running_tasks(db)
+
+        for job_id in orphans:
+            log.warning("job.created was lost, expanding the job", job_id=str(job_id))
+            await self.transact(job_id, lambda db, job, tasks: transitions.expand(db, job, tasks, self.settings))
+
+        for seen in await reconciler.without_message(self.redis, queued, grace):
+            log.warning("task message lost, re-publishing", job_id=str(seen.job_id), task_id=str(seen.id))
+            await self.transact(seen.job_id, _requeue(seen))
+
+        for job, task in running:
+            if transitions.timed_out(job, task, self.settings, now) is not None:
+                await self.transact(job.id, _time_out(task.id, task.attempt, self.settings, now))
+
+    async def _reconcile_forever(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("reconciliation failed")
+            await _sleep_unless(stop, self.settings.reconcile_interval_s)
+
+
+def _requeue(seen: reconciler.QueuedTask) -> JobStep:
+    async def step(db: AsyncSession, job: Job, tasks: Tasks) -> Effects:
+        task = next((t for t in tasks.values() if t.id == seen.id), None)
+        unchanged = (
+            task is not None
+            and job.status == JobStatus.running.value
+            and task.status == TaskStatus.ready.value
+            and task.stream_message_id == seen.stream_message_id
+            and task.queued_at == seen.queued_at
+        )
+        return transitions.enqueue(job, tasks, task) if unchanged else Effects()
+
+    return step
+
+
+def _time_out(task_id: uuid.UUID, attempt: int, settings: Settings, now: datetime) -> JobStep:
+    async def step(db: AsyncSession, job: Job, tasks: Tasks) -> Effects:
+        task = next((t for t in tasks.values() if t.id == task_id), None)
+        if task is None or task.attempt != attempt:
+            return Effects()
+        timeout = transitions.timed_out(job, task, settings, now)
+        if timeout is None:
+            return Effects()
+        log.warning("task timed out", job_id=str(job.id), task=task.name, attempt=attempt, timeout_s=timeout)
+        return transitions.failed(job, tasks, task, f"timed out after {timeout:.0f} s", retryable=True, attempt=attempt)
+
+    return step
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+
+
+async def main() -> None:
+    configure("orchestrator")
+    settings = get_settings()
+    redis = connect(settings.redis_url)
+    orchestrator = Orchestrator(get_sessionmaker(), redis, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await orchestrator.run(stop)
+    finally:
+        await redis.aclose()
+        await get_engine().dispose()
