@@ -1,0 +1,72 @@
+"""The gateway's FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from gateway import errors, jobs
+from gateway.metrics import metrics_response
+from gateway.middleware import RequestContextMiddleware
+from gateway.services import Services
+from shared.logs import configure
+from shared.settings import Settings, get_settings
+
+log = structlog.get_logger("gateway")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. Clients (DB, Redis, storage) are created from `settings` at startup."""
+    settings = settings or get_settings()
+    configure("gateway")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = Services.build(settings)
+        app.state.services = services
+        log.info("gateway_started", storage=settings.storage_backend)
+        try:
+            yield
+        finally:
+            await services.close()
+
+    app = FastAPI(title="Dalston", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.add_middleware(RequestContextMiddleware)
+    errors.install(app)
+    app.include_router(jobs.router)
+
+    @app.get("/health", tags=["ops"])
+    async def health() -> dict[str, str]:
+        """The process is up. Says nothing about its dependencies; see /ready."""
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["ops"])
+    async def ready(request: Request) -> JSONResponse:
+        """Ready to serve: PostgreSQL and Redis answer."""
+        services: Services = request.app.state.services
+        checks: dict[str, str] = {}
+        try:
+            async with services.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            await services.redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"error: {type(exc).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def metrics():
+        return metrics_response()
+
+    return app

@@ -1,0 +1,287 @@
+"""Native batch API: /v1/audio/transcriptions."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.auth import Principal, require_scope
+from gateway.errors import ApiError
+from gateway.schemas import AudioInfo, ErrorResponse, JobDetail, JobList, JobSummary, Stage
+from gateway.services import Services, ServicesDep
+from gateway.submission import submit_job, validate_options
+from gateway.uploads import receive_upload
+from shared import streams
+from shared.contracts import Event, Transcript
+from shared.db import Job, JobStatus, Task, TaskStatus
+from shared.storage import ObjectNotFound
+
+log = structlog.get_logger("gateway.jobs")
+
+CANCEL_KEY_TTL_SECONDS = 24 * 3600
+_ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413)}
+
+router = APIRouter(prefix="/v1/audio/transcriptions", tags=["batch"], responses=_ERRORS)
+Reader = Annotated[Principal, Depends(require_scope("jobs:read"))]
+Writer = Annotated[Principal, Depends(require_scope("jobs:write"))]
+
+
+# --- views --------------------------------------------------------------------------
+
+
+def job_summary(job: Job) -> JobSummary:
+    return JobSummary(
+        id=job.id,
+        status=job.status,
+        model=job.model,
+        language=job.language,
+        speaker_detection=job.speaker_detection,
+        audio=AudioInfo(
+            filename=job.audio_filename,
+            bytes=job.audio_bytes,
+            format=job.audio_format,
+            duration=job.audio_duration,
+            channels=job.audio_channels,
+            sample_rate=job.audio_sample_rate,
+        ),
+        error=job.error,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        completed_at=job.completed_at,
+    )
+
+
+def dag_order(tasks: list[Task]) -> list[Task]:
+    """Tasks with every dependency before its dependents; ties by creation, then name."""
+    remaining = sorted(tasks, key=lambda t: (t.created_at, t.name))
+    done: set[str] = set()
+    ordered: list[Task] = []
+    while remaining:
+        ready = [t for t in remaining if set(t.depends_on or ()) <= done] or remaining  # a broken graph still lists everything
+        ordered += ready
+        done |= {t.name for t in ready}
+        remaining = [t for t in remaining if t.name not in done]
+    return ordered
+
+
+def _stage(task: Task) -> Stage:
+    duration_ms = None
+    if task.started_at and task.completed_at:
+        duration_ms = round((task.completed_at - task.started_at).total_seconds() * 1000, 1)
+    return Stage(
+        name=task.name,
+        stage=task.stage,
+        engine_id=task.engine_id,
+        status=task.status,
+        attempt=task.attempt,
+        started_at=task.started_at,
+        completed_at=task.completed_at,
+        duration_ms=duration_ms,
+        error=task.error,
+    )
+
+
+def job_detail(job: Job, tasks: list[Task], transcript: Transcript | None) -> JobDetail:
+    completed = sum(t.status == TaskStatus.completed.value for t in tasks)
+    if tasks:
+        progress = completed / len(tasks)
+    else:
+        progress = 1.0 if job.status == JobStatus.completed.value else 0.0
+    return JobDetail(
+        **job_summary(job).model_dump(),
+        progress=progress,
+        stages=[_stage(t) for t in dag_order(tasks)],
+        transcript=transcript,
+    )
+
+
+async def load_job(db: AsyncSession, principal: Principal, job_id: str, *, for_update: bool = False) -> Job:
+    """The caller's job, or 404: unknown, malformed and other tenants' ids look the same."""
+    try:
+        parsed = uuid.UUID(job_id)
+    except ValueError:
+        parsed = None
+    query = select(Job).where(Job.id == parsed, Job.tenant_id == principal.tenant_id)
+    job = await db.scalar(query.with_for_update() if for_update else query) if parsed else None
+    if job is None:
+        raise ApiError(404, "job_not_found", f"no transcription job {job_id!r}")
+    return job
+
+
+async def load_detail(services: Services, db: AsyncSession, job: Job) -> JobDetail:
+    tasks = list(await db.scalars(select(Task).where(Task.job_id == job.id)))
+    transcript = None
+    if job.status == JobStatus.completed.value and job.transcript_key:
+        try:
+            raw = await asyncio.to_thread(services.store.get_bytes, job.transcript_key)
+            transcript = Transcript.model_validate_json(raw)
+        except ObjectNotFound:
+            log.warning("transcript_missing", job_id=str(job.id), key=job.transcript_key)
+    return job_detail(job, tasks, transcript)
+
+
+# --- cursor -------------------------------------------------------------------------
+
+
+def encode_cursor(job: Job) -> str:
+    raw = f"{job.created_at.isoformat()}|{job.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, _, job_id = raw.partition("|")
+        created_at = datetime.fromisoformat(created)
+        if created_at.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return created_at, uuid.UUID(job_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from exc
+
+
+# --- routes -------------------------------------------------------------------------
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=JobDetail,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "model": {"type": "string"},
+                            "language": {"type": "string", "description": "ISO 639-1 code; omit to detect"},
+                            "speaker_detection": {"type": "string", "enum": ["none", "diarize", "per_channel"]},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def create_transcription(
+    request: Request,
+    principal: Writer,
+    services: ServicesDep,
+) -> JobDetail:
+    """Submit an audio file for batch transcription. The file streams to storage."""
+    async with receive_upload(request, max_bytes=services.settings.max_upload_bytes) as upload:
+        options = validate_options(
+            services.settings,
+            model=upload.get("model"),
+            language=upload.get("language"),
+            speaker_detection=upload.get("speaker_detection"),
+        )
+        job = await submit_job(services, principal, upload, options)
+    return job_detail(job, [], None)
+
+
+@router.get("", response_model=JobList)
+async def list_transcriptions(
+    principal: Reader,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(description="next_cursor from the previous page")] = None,
+    status: Annotated[str | None, Query(description="pending | running | completed | failed | cancelled")] = None,
+) -> JobList:
+    """The caller's jobs, newest first."""
+    query = select(Job).where(Job.tenant_id == principal.tenant_id)
+    if status is not None:
+        if status not in JobStatus.__members__:
+            raise ApiError(400, "invalid_parameter", f"status must be one of {', '.join(JobStatus.__members__)}, not {status!r}")
+        query = query.where(Job.status == status)
+    if cursor:
+        created_at, job_id = decode_cursor(cursor)
+        query = query.where(tuple_(Job.created_at, Job.id) < tuple_(created_at, job_id))
+    query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+    async with services.sessionmaker() as db:
+        jobs = list(await db.scalars(query))
+    has_more = len(jobs) > limit
+    jobs = jobs[:limit]
+    return JobList(
+        jobs=[job_summary(j) for j in jobs],
+        next_cursor=encode_cursor(jobs[-1]) if has_more else None,
+        has_more=has_more,
+    )
+
+
+@router.get("/{job_id}", response_model=JobDetail)
+async def get_transcription(
+    job_id: str,
+    principal: Reader,
+    services: ServicesDep,
+) -> JobDetail:
+    """Status, stages and, once completed, the transcript."""
+    async with services.sessionmaker() as db:
+        job = await load_job(db, principal, job_id)
+        return await load_detail(services, db, job)
+
+
+@router.post("/{job_id}/cancel", response_model=JobDetail)
+async def cancel_transcription(
+    job_id: str,
+    principal: Writer,
+    services: ServicesDep,
+) -> JobDetail:
+    """Stop a pending or running job. Cancelling a cancelled job is a no-op."""
+    async with services.sessionmaker() as db:
+        async with db.begin():
+            job = await load_job(db, principal, job_id, for_update=True)
+            newly_cancelled = job.status in (JobStatus.pending.value, JobStatus.running.value)
+            if newly_cancelled:
+                job.status = JobStatus.cancelled.value
+                job.completed_at = datetime.now(UTC)
+                await db.execute(
+                    update(Task)
+                    .where(Task.job_id == job.id, Task.status.in_([TaskStatus.pending.value, TaskStatus.ready.value]))
+                    .values(status=TaskStatus.skipped.value)
+                )
+            elif job.status != JobStatus.cancelled.value:
+                raise ApiError(409, "job_not_cancellable", f"the job is already {job.status}")
+
+        if newly_cancelled:
+            key = str(job.id)
+            # Engines check this key before and during work; the event tells the orchestrator;
+            # the notification wakes synchronous waiters.
+            await services.redis.set(streams.job_cancelled_key(key), "1", ex=CANCEL_KEY_TTL_SECONDS)
+            await streams.publish(services.redis, streams.EVENTS_STREAM, Event(type="job.cancelled", job_id=key).model_dump())
+            await services.redis.publish(streams.job_done_channel(key), json.dumps({"job_id": key, "status": job.status}))
+            log.info("job_cancelled", job_id=key)
+        return await load_detail(services, db, job)
+
+
+@router.delete("/{job_id}", status_code=204, response_class=Response)
+async def delete_transcription(
+    job_id: str,
+    principal: Writer,
+    services: ServicesDep,
+) -> Response:
+    """Delete a finished job with its audio and outputs."""
+    async with services.sessionmaker() as db:
+        job = await load_job(db, principal, job_id)
+        if not JobStatus(job.status).terminal:
+            raise ApiError(409, "job_not_terminal", f"the job is {job.status}; cancel it before deleting")
+        # Storage first: if the row delete then fails, a retry finishes the job.
+        removed = await asyncio.to_thread(services.store.delete_prefix, f"jobs/{job.id}/")
+        await db.execute(delete(Job).where(Job.id == job.id))
+        await db.commit()
+    log.info("job_deleted", job_id=str(job.id), objects=removed)
+    return Response(status_code=204)

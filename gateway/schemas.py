@@ -1,0 +1,65 @@
+"""Response models of the native batch API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from shared.contracts import Transcript
+
+
+class AudioInfo(BaseModel):
+    filename: str | None
+    bytes: int
+    format: str | None
+    duration: float
+    channels: int
+    sample_rate: int
+
+
+class Stage(BaseModel):
+    name: str
+    stage: str
+    engine_id: str
+    status: str
+    attempt: int
+    started_at: datetime | None
+    completed_at: datetime | None
+    duration_ms: float | None
+    error: str | None
+
+
+class JobSummary(BaseModel):
+    id: uuid.UUID
+    status: str
+    model: str
+    language: str | None
+    speaker_detection: str
+    audio: AudioInfo
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+class JobDetail(JobSummary):
+    progress: float  # completed tasks / total tasks
+    stages: list[Stage]  # in DAG order
+    transcript: Transcript | None  # once completed
+
+
+class JobList(BaseModel):
+    jobs: list[JobSummary]
+    next_cursor: str | None
+    has_more: bool
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorInfo
