@@ -1,0 +1,5 @@
+import sys
+
+from dalston.cli import main
+
+sys.exit(main())

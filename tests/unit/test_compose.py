@@ -1,0 +1,152 @@
+"""No Docker engine runs here, so the compose files are checked against the code instead:
+every build context, command, env var and dependency must point at something real."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = ROOT / "docker-compose.yml"
+GPU = ROOT / "docker-compose.gpu.yml"
+
+
+def load(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+def services(path: Path) -> dict[str, dict[str, Any]]:
+    return load(path)["services"]
+
+
+def all_services() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(p.name, name, svc) for p in (BASE, GPU) for name, svc in services(p).items()]
+
+
+def env_of(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):  # ["KEY=value", ...]
+        env = dict(item.split("=", 1) for item in env)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def command_of(service: dict[str, Any]) -> list[str]:
+    command = service.get("command") or []
+    return command.split() if isinstance(command, str) else [str(c) for c in command]
+
+
+def registered_engines() -> set[str]:
+    """Engine ids in engines/registry.py, read as text so nothing heavy gets imported."""
+    tree = ast.parse((ROOT / "engines" / "registry.py").read_text())
+    for node in ast.walk(tree):
+        target = getattr(node, "target", None) or (getattr(node, "targets", None) or [None])[0]
+        if isinstance(target, ast.Name) and target.id == "ENGINES" and isinstance(node.value, ast.Dict):
+            return {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
+    raise AssertionError("engines/registry.py defines no ENGINES dict")
+
+
+def module_exists(module: str) -> bool:
+    path = ROOT.joinpath(*module.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__main__.py").is_file()
+
+
+def test_compose_files_parse() -> None:
+    assert services(BASE)
+    assert services(GPU)
+
+
+@pytest.mark.parametrize(("file", "name", "service"), all_services(), ids=lambda v: v if isinstance(v, str) else "")
+def test_build_context_and_dockerfile_exist(file: str, name: str, service: dict[str, Any]) -> None:
+    build = service.get("build")
+    if build is None:
+        assert service.get("image"), f"{file}:{name} has neither build nor image"
+        return
+    if isinstance(build, str):
+        build = {"context": build}
+    context = ROOT / build.get("context", ".")
+    assert context.is_dir(), f"{file}:{name}: build context {context} is missing"
+    dockerfile = context / build.get("dockerfile", "Dockerfile")
+    assert dockerfile.is_file(), f"{file}:{name}: {dockerfile} is missing"
+    for arg in (build.get("args") or {}):
+        assert re.search(rf"^ARG {arg}\b", dockerfile.read_text(), re.M), f"{dockerfile} does not declare ARG {arg}"
+
+
+@pytest.mark.parametrize(("file", "name", "service"), all_services(), ids=lambda v: v if isinstance(v, str) else "")
+def test_commands_point_at_real_code(file: str, name: str, service: dict[str, Any]) -> None:
+    command = command_of(service)
+    if not command:
+        return
+    if command[:2] == ["python", "-m"]:
+        module = command[2]
+        assert module_exists(module), f"{file}:{name}: module {module} does not exist"
+        if "--engine" in command:
+            engine = command[command.index("--engine") + 1]
+            assert engine in registered_engines(), f"{file}:{name}: engine {engine!r} is not in engines/registry.py"
+    elif command[0] == "dalston":
+        from dalston.cli import build_parser
+
+        build_parser().parse_args(command[1:])  # exits (SystemExit) on an unknown subcommand
+    # Anything else must be an infrastructure image's own program.
+    elif "dalston" in str(service.get("image", "")):
+        pytest.fail(f"{file}:{name}: unexpected command {command}")
+
+
+def test_every_dalston_env_var_is_a_setting() -> None:
+    fields = {f"DALSTON_{name.upper()}" for name in Settings.model_fields}
+    for file, name, service in all_services():
+        for key in env_of(service):
+            if key.startswith("DALSTON_"):
+                assert key in fields, f"{file}:{name}: {key} is not a field of shared.settings.Settings"
+
+
+def test_dependencies_exist_and_conditions_hold() -> None:
+    base = services(BASE)
+    for file, name, service in all_services():
+        depends = service.get("depends_on") or {}
+        if isinstance(depends, list):
+            depends = {d: {"condition": "service_started"} for d in depends}
+        for target, spec in depends.items():
+            assert target in base, f"{file}:{name} depends on unknown service {target}"
+            condition = spec.get("condition", "service_started")
+            if condition == "service_healthy":
+                assert base[target].get("healthcheck"), f"{name} waits for {target} to be healthy; it has no healthcheck"
+            if condition == "service_completed_successfully":
+                assert base[target].get("restart", "no") == "no", f"one-shot {target} must not restart"
+
+
+def test_core_services_are_present_and_wired() -> None:
+    base = services(BASE)
+    expected = {
+        "postgres", "redis", "minio", "minio-init", "migrate",
+        "gateway", "orchestrator", "engine-prepare", "engine-faster-whisper", "engine-merge",
+    }  # fmt: skip
+    assert expected <= set(base)
+    assert "--appendonly" in command_of(base["redis"])
+    assert command_of(base["migrate"]) == ["dalston", "migrate"]
+    for name in expected - {"postgres", "redis", "minio", "minio-init"}:
+        env = env_of(base[name])
+        assert env["DALSTON_STORAGE_BACKEND"] == "s3"
+        assert env["DALSTON_DATABASE_URL"].startswith("postgresql://")
+        assert env["DALSTON_REDIS_URL"].startswith("redis://")
+        assert env["DALSTON_S3_ENDPOINT_URL"] == "http://minio:9000"
+    # Compose runs the same engines as `dalston up`.
+    from dalston.fleet import ENGINE_IDS
+
+    engines = {command_of(s)[-1] for s in base.values() if "--engine" in command_of(s)}
+    assert engines == set(ENGINE_IDS)
+
+
+def test_gpu_overlay_targets_faster_whisper_on_cuda() -> None:
+    base, gpu = services(BASE), services(GPU)
+    assert set(gpu) <= set(base)
+    whisper = gpu["engine-faster-whisper"]
+    assert env_of(whisper)["DALSTON_WHISPER_DEVICE"] == "cuda"
+    devices = whisper["deploy"]["resources"]["reservations"]["devices"]
+    assert any(d.get("driver") == "nvidia" and "gpu" in d.get("capabilities", []) for d in devices)
