@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port, wait_for_port
+from support import free_port, wait_for_port
 from sqlalchemy import select, update
 
 from gateway.app import create_app
