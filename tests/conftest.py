@@ -1,8 +1,8 @@
 """Shared test fixtures: real PostgreSQL, Redis and an S3-compatible server.
 
 PostgreSQL and Redis are the machine's (127.0.0.1:5432 / :6379, overridable with
-TEST_POSTGRES_URL / TEST_REDIS_URL). Each test session gets a fresh database and its own
-Redis database index, so parallel runs and leftovers never interfere.
+TEST_POSTGRES_URL / TEST_REDIS_URL). Each test session gets a fresh database; Redis is
+flushed around each module (e2e fleets use their own database indexes).
 """
 
 from __future__ import annotations
@@ -29,15 +29,13 @@ def database_url() -> Iterator[str]:
     drop_database(url)
 
 
-_redis_db_counter = iter(range(1, 16))
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
-    """A Redis database index of our own, flushed before and after."""
+    """A Redis database index of our own (TEST_REDIS_DB, default 1), flushed around each
+    test module so one module's stream messages never reach another's consumers."""
     import redis
 
-    index = int(os.environ.get("TEST_REDIS_DB", next(_redis_db_counter)))
+    index = int(os.environ.get("TEST_REDIS_DB", "1"))
     url = f"{REDIS_URL}/{index}"
     client = redis.Redis.from_url(url)
     client.flushdb()
