@@ -99,6 +99,8 @@ class Job(Base):
     audio_sample_rate: Mapped[int] = mapped_column(Integer)
     transcript_key: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+    # Problems that did not fail the job (e.g. an optional stage failed), shown to users.
+    warnings: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

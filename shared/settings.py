@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     # Models. `models` adds or overrides registry entries: {"name": "path-or-hub-id"}.
     default_model: str = "tiny.en"
     models: dict[str, str] = Field(default_factory=dict)
+    model_aliases: dict[str, str] = Field(default_factory=dict)
     whisper_device: str = "cpu"
     whisper_compute_type: str = "int8"
     whisper_cpu_threads: int = 0
