@@ -11,10 +11,12 @@ FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 
 
 def long_speech_wav(path: Path, seconds: float) -> Path:
-    """Alternate the fixture sentences with short pauses until `seconds` of audio."""
+    """Rotate the fixture recordings with short pauses until `seconds` of audio.
+
+    Varied content matters: Whisper skips whole windows of audio that repeat verbatim."""
     clips = []
     rate = None
-    for name in ("speech_en.wav", "short_en.wav"):
+    for name in ("long_en.wav", "speech_en.wav", "short_en.wav"):
         with wave.open(str(FIXTURES / name), "rb") as src:
             rate = rate or src.getframerate()
             assert src.getframerate() == rate and src.getnchannels() == 1
