@@ -25,8 +25,9 @@ from typing import TextIO
 
 import httpx
 
-ENGINE_IDS: tuple[str, ...] = ("prepare", "faster-whisper", "merge")
-NAME_WIDTH = len("engine-faster-whisper")
+ENGINE_IDS: tuple[str, ...] = ("prepare", "faster-whisper", "merge", "diarize-default")
+# Log prefixes line up on the longest default service name.
+NAME_WIDTH = max(len(f"engine-{e}") for e in ENGINE_IDS)
 BACKOFF_MAX_S = 30.0
 # A child that stayed up this long is healthy again: its next crash restarts it quickly.
 STABLE_AFTER_S = 30.0
@@ -51,8 +52,36 @@ def engine_service(engine_id: str, name: str | None = None) -> Service:
     return Service(name or f"engine-{engine_id}", [sys.executable, "-m", "engines.runner", "--engine", engine_id])
 
 
-def default_services(port: int, engines: Sequence[str] = ENGINE_IDS) -> list[Service]:
-    return [gateway_service(port), orchestrator_service(), *(engine_service(e) for e in engines)]
+def session_router_service() -> Service:
+    return Service("session-router", [sys.executable, "-m", "session_router"])
+
+
+def realtime_worker_service(port: int, name: str = "realtime-worker", *extra: str) -> Service:
+    return Service(name, [sys.executable, "-m", "realtime_worker", "--port", str(port), *extra])
+
+
+def default_services(port: int, engines: Sequence[str] = ENGINE_IDS, realtime_port: int | None = None) -> list[Service]:
+    """Every service; the realtime worker listens on `realtime_port` (default port + 1)."""
+    return [
+        gateway_service(port),
+        orchestrator_service(),
+        *(engine_service(e) for e in engines),
+        session_router_service(),
+        realtime_worker_service(realtime_port or port + 1),
+    ]
+
+
+def configured_engines(settings) -> list[str]:
+    """ENGINE_IDS plus the engines that need weights, once configured: pyannote-4.0 with
+    DALSTON_PYANNOTE_MODEL, phoneme-align with DALSTON_ALIGN_MODEL, and any engine named in
+    DALSTON_STAGE_ENGINES (e.g. whisperx-full)."""
+    engines = list(ENGINE_IDS)
+    wanted = [
+        *(["pyannote-4.0"] if settings.pyannote_model else []),
+        *(["phoneme-align"] if settings.align_model else []),
+        *settings.stage_engines.values(),
+    ]
+    return engines + [e for e in dict.fromkeys(wanted) if e not in engines]
 
 
 def wait_http(url: str, timeout: float = 60.0) -> None:

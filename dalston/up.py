@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from dalston.embedded import EmbeddedPostgres, EmbeddedRedis, lock_data_dir
-from dalston.fleet import NAME_WIDTH, Fleet, default_services
+from dalston.fleet import NAME_WIDTH, Fleet, configured_engines, default_services
 from shared.settings import Settings, get_settings
 
 HEALTH_TIMEOUT_S = 180.0
@@ -118,7 +118,7 @@ def up_command(settings: Settings) -> int:
         if stop.is_set():
             return 0
         env |= {"DALSTON_HOST": settings.host, "DALSTON_PORT": str(settings.port)}
-        fleet = Fleet(default_services(settings.port), env)
+        fleet = Fleet(default_services(settings.port, configured_engines(settings)), env)
         fleet.start()
         try:
             _wait_until_stopped(settings, fleet, key_hint, stop)

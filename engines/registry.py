@@ -13,6 +13,10 @@ ENGINES: dict[str, str] = {
     "prepare": "engines.prepare.engine:PrepareEngine",
     "faster-whisper": "engines.faster_whisper.engine:FasterWhisperEngine",
     "merge": "engines.merge.engine:MergeEngine",
+    "diarize-default": "engines.diarize_default.engine:DefaultDiarizerEngine",
+    "pyannote-4.0": "engines.pyannote.engine:PyannoteEngine",
+    "phoneme-align": "engines.align.engine:Wav2Vec2AlignEngine",
+    "whisperx-full": "engines.whisperx_full.engine:WhisperXFullEngine",
 }
 
 

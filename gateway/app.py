@@ -10,7 +10,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from gateway import errors, jobs
+from gateway import errors, jobs, webhooks
+from gateway import elevenlabs
+from gateway import exports, openai
+from gateway import realtime
 from gateway.metrics import metrics_response
 from gateway.middleware import RequestContextMiddleware
 from gateway.services import Services
@@ -40,6 +43,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     errors.install(app)
     app.include_router(jobs.router)
+    app.include_router(exports.router)
+    app.include_router(openai.router)
+    app.include_router(elevenlabs.router)
+    app.include_router(webhooks.router)
+    app.include_router(realtime.router)
 
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, str]:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway import forms
 from gateway.auth import Principal, require_scope
 from gateway.errors import ApiError
 from gateway.schemas import AudioInfo, ErrorResponse, JobDetail, JobList, JobSummary, Stage
@@ -25,6 +26,7 @@ from shared import streams
 from shared.contracts import Event, Transcript
 from shared.db import Job, JobStatus, Task, TaskStatus
 from shared.storage import ObjectNotFound
+from shared.webhooks import enqueue_deliveries
 
 log = structlog.get_logger("gateway.jobs")
 
@@ -55,6 +57,7 @@ def job_summary(job: Job) -> JobSummary:
             sample_rate=job.audio_sample_rate,
         ),
         error=job.error,
+        warnings=job.warnings or [],
         created_at=job.created_at,
         started_at=job.started_at,
         completed_at=job.completed_at,
@@ -118,16 +121,35 @@ async def load_job(db: AsyncSession, principal: Principal, job_id: str, *, for_u
     return job
 
 
+async def load_transcript(services: Services, job: Job) -> Transcript | None:
+    """The stored transcript of a completed job; None before completion or if it is missing."""
+    if job.status != JobStatus.completed.value or not job.transcript_key:
+        return None
+    try:
+        raw = await asyncio.to_thread(services.store.get_bytes, job.transcript_key)
+    except ObjectNotFound:
+        log.warning("transcript_missing", job_id=str(job.id), key=job.transcript_key)
+        return None
+    return Transcript.model_validate_json(raw)
+
+
 async def load_detail(services: Services, db: AsyncSession, job: Job) -> JobDetail:
     tasks = list(await db.scalars(select(Task).where(Task.job_id == job.id)))
-    transcript = None
-    if job.status == JobStatus.completed.value and job.transcript_key:
-        try:
-            raw = await asyncio.to_thread(services.store.get_bytes, job.transcript_key)
-            transcript = Transcript.model_validate_json(raw)
-        except ObjectNotFound:
-            log.warning("transcript_missing", job_id=str(job.id), key=job.transcript_key)
-    return job_detail(job, tasks, transcript)
+    return job_detail(job, tasks, await load_transcript(services, job))
+
+
+async def delete_job(services: Services, principal: Principal, job_id: str) -> Job:
+    """Delete a finished job of the caller's with its audio and outputs; returns the deleted row."""
+    async with services.sessionmaker() as db:
+        job = await load_job(db, principal, job_id)
+        if not JobStatus(job.status).terminal:
+            raise ApiError(409, "job_not_terminal", f"the job is {job.status}; cancel it before deleting")
+        # Storage first: if the row delete then fails, a retry finishes the job.
+        removed = await asyncio.to_thread(services.store.delete_prefix, f"jobs/{job.id}/")
+        await db.execute(delete(Job).where(Job.id == job.id))
+        await db.commit()
+    log.info("job_deleted", job_id=str(job.id), objects=removed)
+    return job
 
 
 # --- cursor -------------------------------------------------------------------------
@@ -170,6 +192,13 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
                             "model": {"type": "string"},
                             "language": {"type": "string", "description": "ISO 639-1 code; omit to detect"},
                             "speaker_detection": {"type": "string", "enum": ["none", "diarize", "per_channel"]},
+                            "num_speakers": {"type": "integer", "minimum": 1, "maximum": 32},
+                            "min_speakers": {"type": "integer", "minimum": 1, "maximum": 32},
+                            "max_speakers": {"type": "integer", "minimum": 1, "maximum": 32},
+                            "diarization_threshold": {"type": "number", "minimum": 0.1, "maximum": 0.4},
+                            "diarizer": {"type": "string", "enum": ["diarize-default", "pyannote-4.0"]},
+                            "align": {"type": "boolean", "description": "refine word timestamps by forced alignment"},
+                            "pipeline": {"type": "string", "enum": ["modular", "integrated"]},
                         },
                     }
                 }
@@ -181,14 +210,36 @@ async def create_transcription(
     request: Request,
     principal: Writer,
     services: ServicesDep,
-) -> JobDetail:
-    """Submit an audio file for batch transcription. The file streams to storage."""
+) -> JobDetail | Response:
+    """Submit an audio file for batch transcription. The file streams to storage.
+
+    OpenAI-style requests (see `gateway.openai.is_openai_request`) share this path: they
+    are answered synchronously in OpenAI's format instead of with a job.
+    """
+    # gateway.openai builds on this module, so it is imported where it is needed.
+    from gateway import openai
+
     async with receive_upload(request, max_bytes=services.settings.max_upload_bytes) as upload:
+        if openai.is_openai_request(upload.fields, request.headers):
+            return await openai.handle(services, principal, upload, "transcribe")
+        try:
+            speakers = {
+                "num_speakers": forms.get_int(upload.fields, "num_speakers"),
+                "min_speakers": forms.get_int(upload.fields, "min_speakers"),
+                "max_speakers": forms.get_int(upload.fields, "max_speakers"),
+                "diarization_threshold": forms.get_float(upload.fields, "diarization_threshold"),
+                "align": bool(forms.get_bool(upload.fields, "align", False)),
+            }
+        except forms.FieldError as exc:
+            raise ApiError(400, "invalid_parameter", str(exc)) from exc
         options = validate_options(
             services.settings,
             model=upload.get("model"),
             language=upload.get("language"),
             speaker_detection=upload.get("speaker_detection"),
+            diarizer=upload.get("diarizer"),
+            pipeline=upload.get("pipeline"),
+            **speakers,
         )
         job = await submit_job(services, principal, upload, options)
     return job_detail(job, [], None)
@@ -254,6 +305,7 @@ async def cancel_transcription(
                     .where(Task.job_id == job.id, Task.status.in_([TaskStatus.pending.value, TaskStatus.ready.value]))
                     .values(status=TaskStatus.skipped.value)
                 )
+                await enqueue_deliveries(db, job)  # the outbox row commits with the cancellation
             elif job.status != JobStatus.cancelled.value:
                 raise ApiError(409, "job_not_cancellable", f"the job is already {job.status}")
 
@@ -275,13 +327,5 @@ async def delete_transcription(
     services: ServicesDep,
 ) -> Response:
     """Delete a finished job with its audio and outputs."""
-    async with services.sessionmaker() as db:
-        job = await load_job(db, principal, job_id)
-        if not JobStatus(job.status).terminal:
-            raise ApiError(409, "job_not_terminal", f"the job is {job.status}; cancel it before deleting")
-        # Storage first: if the row delete then fails, a retry finishes the job.
-        removed = await asyncio.to_thread(services.store.delete_prefix, f"jobs/{job.id}/")
-        await db.execute(delete(Job).where(Job.id == job.id))
-        await db.commit()
-    log.info("job_deleted", job_id=str(job.id), objects=removed)
+    await delete_job(services, principal, job_id)
     return Response(status_code=204)

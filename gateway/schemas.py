@@ -39,6 +39,7 @@ class JobSummary(BaseModel):
     speaker_detection: str
     audio: AudioInfo
     error: str | None
+    warnings: list[str]  # problems that did not fail the job, e.g. an optional stage that failed
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None

@@ -28,8 +28,12 @@ from shared.settings import Settings
 log = structlog.get_logger("gateway.submission")
 
 SPEAKER_DETECTION_MODES = ("none", "diarize", "per_channel")
-# Modes the orchestrator can run today; the others are accepted names with a clear refusal.
-EXECUTABLE_SPEAKER_DETECTION = ("none", "per_channel")
+MAX_SPEAKERS = 32  # ElevenLabs' num_speakers ceiling
+DIARIZATION_THRESHOLD = (0.1, 0.4)  # ElevenLabs' range for diarization_threshold
+# Diarization engines a request may choose; pyannote needs configured weights.
+DIARIZERS = ("diarize-default", "pyannote-4.0")
+PIPELINES = ("modular", "integrated")
+INTEGRATED_ENGINE = "whisperx-full"
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 
 
@@ -41,7 +45,26 @@ class JobOptions:
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
-def validate_options(settings: Settings, *, model: str | None, language: str | None, speaker_detection: str | None) -> JobOptions:
+def validate_options(
+    settings: Settings,
+    *,
+    model: str | None,
+    language: str | None,
+    speaker_detection: str | None,
+    num_speakers: int | None = None,
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+    diarization_threshold: float | None = None,
+    diarizer: str | None = None,
+    align: bool = False,
+    pipeline: str | None = None,
+) -> JobOptions:
+    """Check a request's options and turn them into job parameters.
+
+    Speaker options land in `parameters["diarize"]` ({num_speakers, min_speakers,
+    max_speakers, threshold}: what the diarize stage receives), engine choices in
+    `parameters["engines"]` (per stage), and `align=True` in `parameters["align"]`.
+    """
     try:
         entry = model_registry.resolve(model, settings)
     except model_registry.UnknownModel as exc:
@@ -64,13 +87,72 @@ def validate_options(settings: Settings, *, model: str | None, language: str | N
         raise ApiError(
             400, "invalid_parameter", f"speaker_detection must be one of {', '.join(SPEAKER_DETECTION_MODES)}, not {mode!r}"
         )
-    if mode not in EXECUTABLE_SPEAKER_DETECTION:
+    parameters: dict[str, Any] = {}
+    speakers = _speaker_options(mode, num_speakers, min_speakers, max_speakers, diarization_threshold)
+    if speakers:
+        parameters["diarize"] = speakers
+    engines = _engine_choices(settings, mode, diarizer, pipeline, align)
+    if engines:
+        parameters["engines"] = engines
+    if align:
+        parameters["align"] = True
+    return JobOptions(model=entry.name, language=language, speaker_detection=mode, parameters=parameters)
+
+
+def _speaker_options(
+    mode: str, num: int | None, lowest: int | None, highest: int | None, threshold: float | None
+) -> dict[str, Any]:
+    given = {"num_speakers": num, "min_speakers": lowest, "max_speakers": highest, "diarization_threshold": threshold}
+    given = {k: v for k, v in given.items() if v is not None}
+    if given and mode != "diarize":
+        raise ApiError(400, "invalid_parameter", f"{', '.join(given)} need speaker_detection=diarize (or diarize=true)")
+    for name in ("num_speakers", "min_speakers", "max_speakers"):
+        value = given.get(name)
+        if value is not None and not (isinstance(value, int) and 1 <= value <= MAX_SPEAKERS):
+            raise ApiError(400, "invalid_parameter", f"{name} must be an integer from 1 to {MAX_SPEAKERS}, not {value!r}")
+    if num is not None and (lowest is not None or highest is not None):
+        raise ApiError(
+            400, "invalid_parameter", "num_speakers fixes the count; min_speakers/max_speakers bound a detected count: give one or the other"
+        )
+    if lowest is not None and highest is not None and lowest > highest:
+        raise ApiError(400, "invalid_parameter", f"min_speakers ({lowest}) is greater than max_speakers ({highest})")
+    if threshold is not None:
+        low, high = DIARIZATION_THRESHOLD
+        if not low <= threshold <= high:
+            raise ApiError(400, "invalid_parameter", f"diarization_threshold must be between {low} and {high}, not {threshold}")
+        if num is not None:
+            raise ApiError(400, "invalid_parameter", "diarization_threshold only applies when num_speakers is not set")
+    options = {"num_speakers": num, "min_speakers": lowest, "max_speakers": highest, "threshold": threshold}
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _engine_choices(settings: Settings, mode: str, diarizer: str | None, pipeline: str | None, align: bool) -> dict[str, str]:
+    engines: dict[str, str] = {}
+    if pipeline is not None:
+        if pipeline not in PIPELINES:
+            raise ApiError(400, "invalid_parameter", f"pipeline must be one of {', '.join(PIPELINES)}, not {pipeline!r}")
+        if pipeline == "integrated":
+            if mode == "per_channel":
+                raise ApiError(400, "invalid_parameter", "pipeline=integrated transcribes one mixed-down track; it cannot run per_channel")
+            engines["transcribe"] = INTEGRATED_ENGINE
+    if diarizer is not None:
+        if mode != "diarize":
+            raise ApiError(400, "invalid_parameter", "diarizer needs speaker_detection=diarize (or diarize=true)")
+        if diarizer not in DIARIZERS:
+            raise ApiError(400, "invalid_parameter", f"diarizer must be one of {', '.join(DIARIZERS)}, not {diarizer!r}")
+        engines["diarize"] = diarizer
+    # Stages whose engines need weights this server may not have: refuse up front rather
+    # than queue work nobody can do.
+    effective = {**settings.stage_engines, **engines}
+    if mode == "diarize" and effective.get("diarize") == "pyannote-4.0" and not settings.pyannote_model:
         raise ApiError(
             400,
             "feature_unavailable",
-            f"speaker_detection={mode!r} is not available yet; use one of {', '.join(EXECUTABLE_SPEAKER_DETECTION)}",
+            "the pyannote diarizer is not configured on this server (DALSTON_PYANNOTE_MODEL); omit diarizer to use the default",
         )
-    return JobOptions(model=entry.name, language=language, speaker_detection=mode)
+    if align and not settings.align_model:
+        raise ApiError(400, "feature_unavailable", "word alignment is not configured on this server (DALSTON_ALIGN_MODEL)")
+    return engines
 
 
 async def probe_upload(upload: Upload, settings: Settings) -> AudioInfo:

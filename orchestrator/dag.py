@@ -3,6 +3,15 @@
 Nodes name their dependencies, so parallel branches (per-channel transcription, a
 diarizer beside the transcriber) are just nodes that share a parent. Each stage's engine
 is chosen here, from the job parameters and the defaults below.
+
+Shapes by speaker_detection:
+- none:        prepare → transcribe → merge
+- diarize:     prepare → transcribe ‖ diarize → (align) → merge; align only when the
+               transcriber gives no word timestamps or the job asks for it, and optional:
+               its failure leaves the transcriber's own timestamps and a warning.
+- per_channel: prepare → transcribe_ch{c} for every channel, in parallel → merge
+An integrated engine (whisperx-full) chosen as the transcriber replaces transcribe, align
+and diarize with one task, whose output merge reads as `whisperx`.
 """
 
 from __future__ import annotations
@@ -13,8 +22,14 @@ from typing import Any
 DEFAULT_ENGINES = {
     "prepare": "prepare",
     "transcribe": "faster-whisper",
+    "align": "phoneme-align",
+    "diarize": "diarize-default",
     "merge": "merge",
 }
+# Transcribers whose output has no word timestamps: with speakers to assign, align must run.
+WITHOUT_WORD_TIMESTAMPS: frozenset[str] = frozenset()
+# Engines that run transcribe (+ align) + diarize in one task.
+INTEGRATED_ENGINES: frozenset[str] = frozenset({"whisperx-full"})
 
 
 class DagError(ValueError):
@@ -44,26 +59,50 @@ class JobSpec:
 def build_dag(spec: JobSpec) -> list[TaskNode]:
     engines = {**DEFAULT_ENGINES, **spec.engines}
     transcribe_config = {"model": spec.model, "language": spec.language, **spec.parameters.get("transcribe", {})}
+    speakers = dict(spec.parameters.get("diarize", {}))
+    align_requested = bool(spec.parameters.get("align"))
 
     nodes = [TaskNode("prepare", "prepare", engines["prepare"])]
-    if spec.speaker_detection == "none":
-        transcribers = [TaskNode("transcribe", "transcribe", engines["transcribe"], ("prepare",), transcribe_config)]
+    if engines["transcribe"] in INTEGRATED_ENGINES:
+        if spec.speaker_detection == "per_channel":
+            raise DagError(f"{engines['transcribe']} transcribes one mixed-down track; it cannot run speaker_detection=per_channel")
+        config = {
+            **transcribe_config,
+            "diarize": spec.speaker_detection == "diarize",
+            "align": align_requested,
+            "speakers": speakers,
+        }
+        nodes.append(TaskNode("whisperx", "transcribe", engines["transcribe"], ("prepare",), config))
+    elif spec.speaker_detection == "none":
+        nodes.append(TaskNode("transcribe", "transcribe", engines["transcribe"], ("prepare",), transcribe_config))
+        if align_requested:
+            nodes.append(_align(engines, "transcribe"))
+    elif spec.speaker_detection == "diarize":
+        nodes.append(TaskNode("transcribe", "transcribe", engines["transcribe"], ("prepare",), transcribe_config))
+        # Beside the transcriber, not after it: both only need the prepared audio.
+        nodes.append(TaskNode("diarize", "diarize", engines["diarize"], ("prepare",), speakers))
+        if align_requested or engines["transcribe"] in WITHOUT_WORD_TIMESTAMPS:
+            nodes.append(_align(engines, "transcribe"))
     elif spec.speaker_detection == "per_channel":
         if spec.channels < 2:
             raise DagError("speaker_detection=per_channel needs audio with at least two channels")
-        transcribers = [
+        nodes += [
             TaskNode(f"transcribe_ch{c}", "transcribe", engines["transcribe"], ("prepare",), {**transcribe_config, "channel": c})
             for c in range(spec.channels)
         ]
     else:
-        raise DagError(f"speaker_detection={spec.speaker_detection!r} is not supported yet")
-    nodes += transcribers
-    merge_deps = ("prepare", *(t.name for t in transcribers))
+        raise DagError(f"speaker_detection={spec.speaker_detection!r} is not supported")
+    merge_deps = tuple(n.name for n in nodes)
     nodes.append(
         TaskNode("merge", "merge", engines["merge"], merge_deps, {"model": spec.model, "speaker_detection": spec.speaker_detection})
     )
     validate(nodes)
     return nodes
+
+
+def _align(engines: dict[str, str], transcriber: str) -> TaskNode:
+    # Optional: without it the transcriber's own word timestamps stand (with a warning).
+    return TaskNode("align", "align", engines["align"], ("prepare", transcriber), required=False)
 
 
 def validate(nodes: list[TaskNode]) -> None:

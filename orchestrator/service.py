@@ -28,10 +28,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from orchestrator import reconciler, transitions
 from orchestrator.transitions import Effects, Tasks, utcnow
+from orchestrator.webhooks import WebhookDeliverer
 from shared.contracts import Event
 from shared.db import Job, JobStatus, Task, TaskStatus, get_engine, get_sessionmaker
 from shared.logs import configure
 from shared.settings import Settings, get_settings
+from shared.storage import make_store
 from shared.streams import (
     EVENTS_STREAM,
     ORCHESTRATOR_GROUP,
@@ -45,6 +47,7 @@ from shared.streams import (
     publish,
     read_group,
 )
+from shared.webhooks import enqueue_deliveries
 
 DLQ_STREAM = "dalston:events:dlq"
 CLAIM_IDLE_MS = 30_000  # events held this long by another orchestrator: it is presumed dead
@@ -159,6 +162,8 @@ class Orchestrator:
                     return
                 tasks = {t.name: t for t in await db.scalars(select(Task).where(Task.job_id == job.id))}
                 effects = await step(db, job, tasks)
+                if effects.finished:
+                    await enqueue_deliveries(db, job)  # the outbox row commits with the final state
         await self.perform(effects)
 
     async def perform(self, effects: Effects) -> None:
@@ -248,12 +253,14 @@ async def main() -> None:
     settings = get_settings()
     redis = connect(settings.redis_url)
     orchestrator = Orchestrator(get_sessionmaker(), redis, settings)
+    deliverer = WebhookDeliverer(get_sessionmaker(), make_store(settings), settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await orchestrator.run(stop)
+        await asyncio.gather(orchestrator.run(stop), deliverer.run(stop))
     finally:
+        await deliverer.aclose()
         await redis.aclose()
         await get_engine().dispose()

@@ -87,7 +87,8 @@ async def expand(db: AsyncSession, job: Job, tasks: Tasks, settings: Settings) -
         language=job.language,
         speaker_detection=job.speaker_detection,
         channels=job.audio_channels,
-        engines=job.parameters.get("engines", {}),
+        # The job's own engine choices win over the configured per-stage defaults.
+        engines={**settings.stage_engines, **job.parameters.get("engines", {})},
         parameters=job.parameters,
     )
     try:
@@ -153,6 +154,8 @@ def failed(job: Job, tasks: Tasks, task: Task, error: str, *, retryable: bool, a
     task.completed_at = utcnow()
     if not task.required:
         log.warning("optional task failed, continuing", job_id=str(job.id), task=task.name, error=error)
+        # Reassigned, not appended: the JSONB column tracks changes by identity.
+        job.warnings = [*(job.warnings or []), f"{task.stage} ({task.engine_id}) failed, continuing without it: {error}"]
         return _advance(job, tasks)
     return finish(job, tasks, JobStatus.failed, error=f"{task.stage} ({task.engine_id}) failed: {error}")
 
@@ -182,7 +185,8 @@ def enqueue(job: Job, tasks: Tasks, task: Task) -> Effects:
         # A failed optional dependency has no output; the consumer sees it missing.
         inputs={d: tasks[d].output_key for d in task.depends_on if tasks[d].output_key},
         output_prefix=f"jobs/{job.id}/tasks/{task.name}/",
-        config=task.config,
+        # Merge copies the job's warnings (failed optional stages) into the transcript.
+        config={**task.config, "warnings": list(job.warnings)} if task.stage == "merge" and job.warnings else task.config,
     )
     return Effects(enqueued=[Enqueued(message, task.queued_at)])
 

@@ -32,6 +32,7 @@ class Segment(BaseModel):
     speaker: str | None = None
     channel: int | None = None
     # Raw decoder values, as the model produced them.
+    seek: int | None = None  # Whisper's decoding-window offset, in mel frames
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
     compression_ratio: float | None = None
@@ -80,6 +81,37 @@ class TranscribeOutput(BaseModel):
     model: str
     channel: int | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+class SpeakerTurn(BaseModel):
+    speaker: str
+    start: float
+    end: float
+
+
+class DiarizeOutput(BaseModel):
+    """Who spoke when. Turns are sorted by start and never overlap within one speaker."""
+
+    turns: list[SpeakerTurn]
+    num_speakers: int
+    duration: float
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class AlignOutput(BaseModel):
+    """The transcription's segments with word timestamps refined by forced alignment."""
+
+    segments: list[Segment]
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class IntegratedOutput(BaseModel):
+    """A multi-stage engine's single task (whisperx-full): what each stage it ran produced."""
+
+    transcribe: TranscribeOutput
+    align: AlignOutput | None = None
+    diarize: DiarizeOutput | None = None
+    warnings: list[str] = Field(default_factory=list)
 
 
 # --- stream messages ----------------------------------------------------------------

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     api_key: str | None = None
     max_upload_bytes: int = 2 * 1024**3
     max_audio_seconds: float = 4 * 3600.0
+    # Synchronous ElevenLabs requests wait this long for the job, then answer with a clear
+    # error that points to webhook mode: below the official SDKs' 240 s client timeout.
+    elevenlabs_sync_timeout_s: float = 200.0
+    # Downloading `cloud_storage_url`/`source_url` media (the size limit is max_upload_bytes).
+    url_fetch_timeout_s: float = 300.0
 
     # Models. `models` adds or overrides registry entries: {"name": "path-or-hub-id"}.
     default_model: str = "tiny.en"
@@ -42,6 +47,10 @@ class Settings(BaseSettings):
     whisper_compute_type: str = "int8"
     whisper_cpu_threads: int = 0
     whisper_beam_size: int = 5  # faster-whisper's own default; 1 is ~2x faster, less accurate
+    # OpenAI `/v1/audio/translations` needs a multilingual model (English-only ones cannot translate).
+    translation_model: str = "base"
+    # OpenAI requests wait for their job; answer before openai-python's 600 s default timeout.
+    openai_wait_timeout_s: float = 570.0
 
     # Orchestration and engine reliability
     task_max_retries: int = 2
@@ -52,6 +61,52 @@ class Settings(BaseSettings):
     engine_claim_idle_ms: int = 60_000
     engine_max_deliveries: int = 3
     engine_block_ms: int = 2_000
+
+    # Webhooks. Private, loopback and link-local targets are refused unless allowed: a
+    # webhook URL must not become a way to reach the server's own network.
+    allow_private_urls: bool = False
+    webhook_timeout_s: float = 10.0
+    webhook_max_attempts: int = 8
+    # Delay before retry n (the last entry repeats); each is jittered by +-20%.
+    webhook_backoff_s: list[float] = Field(default_factory=lambda: [5.0, 30.0, 120.0, 600.0, 3600.0, 3600.0, 3600.0])
+    webhook_poll_interval_s: float = 1.0
+
+    # Realtime. Workers heartbeat into Redis every interval; a worker whose heartbeat is
+    # older than the TTL drops out of allocation. A reservation is a lease the gateway
+    # renews while the session lives, so a crashed gateway's reservations expire by themselves.
+    realtime_heartbeat_interval_s: float = 2.0
+    realtime_heartbeat_ttl_s: float = 6.0
+    realtime_lease_ttl_s: float = 30.0
+    realtime_router_interval_s: float = 5.0
+    realtime_worker_capacity: int = 4
+    realtime_worker_models: list[str] = Field(default_factory=lambda: ["tiny.en"])
+    # The URL the gateway dials; default ws://127.0.0.1:<port>.
+    realtime_worker_url: str | None = None
+    # Realtime variants (`variant=fast|accurate`) name models; Parakeet models need weights:
+    # `DALSTON_PARAKEET_MODELS={"parakeet-tdt-0.6b-v2": "/models/parakeet-tdt-0.6b-v2.nemo"}`.
+    realtime_variants: dict[str, str] = Field(
+        default_factory=lambda: {"fast": "parakeet-tdt-0.6b-v2", "accurate": "parakeet-tdt-1.1b"}
+    )
+    parakeet_models: dict[str, str] = Field(default_factory=dict)
+    realtime_partial_interval_s: float = 0.4
+    realtime_final_beam_size: int | None = None  # None: whisper_beam_size
+    realtime_idle_timeout_s: float = 60.0  # ElevenLabs drops after ~10 s; silence counts as audio
+    realtime_lag_warn_s: float = 3.0
+    realtime_lag_max_s: float = 20.0
+    realtime_max_chunk_bytes: int = 1024 * 1024
+    realtime_max_utterance_s: float = 90.0
+
+    # Speaker detection. `stage_engines` picks the default engine per stage, e.g.
+    # {"diarize": "pyannote-4.0"} or {"transcribe": "whisperx-full"} for the integrated
+    # pipeline; a job's own choice wins. Engines other than the default diarizer need
+    # weights: pyannote from a local directory or a hub id (+ hf_token), the aligner
+    # (wav2vec2 CTC) likewise. Unset means "not available": jobs that need them fail clearly.
+    stage_engines: dict[str, str] = Field(default_factory=dict)
+    pyannote_model: str | None = None
+    align_model: str | None = None
+    hf_token: str | None = None
+    diarize_threshold: float = 0.36  # default diarizer: cosine distance at which voices merge
+    diarize_cpu_threads: int = 0  # 0: all cores
 
     log_level: str = "INFO"
     log_json: bool = False

@@ -34,7 +34,7 @@ class FasterWhisperEngine:
         if entry.name not in self._models:
             try:
                 self._models[entry.name] = WhisperModel(
-                    entry.source,
+                    model_registry.materialize(entry),
                     device=self.settings.whisper_device,
                     compute_type=self.settings.whisper_compute_type,
                     cpu_threads=self.settings.whisper_cpu_threads,
@@ -69,6 +69,12 @@ class FasterWhisperEngine:
         if rate != TARGET_RATE or audio.ndim != 1:
             raise EngineError(f"{audio_key} is not 16 kHz mono (rate={rate}, shape={audio.shape})", retryable=False)
 
+        task_kind = config.get("task") or "transcribe"
+        if task_kind not in ("transcribe", "translate"):
+            raise EngineError(f"task must be 'transcribe' or 'translate', not {task_kind!r}", retryable=False)
+        if task_kind == "translate" and not model.model.is_multilingual:
+            raise EngineError(f"model {name!r} is English-only and cannot translate; use a multilingual model", retryable=False)
+
         options: dict[str, Any] = {}
         if config.get("temperature") is not None:
             options["temperature"] = config["temperature"]
@@ -76,6 +82,7 @@ class FasterWhisperEngine:
         segments, info = model.transcribe(
             audio,
             language=language,
+            task=task_kind,
             beam_size=self.settings.whisper_beam_size,
             word_timestamps=True,
             vad_filter=False,
@@ -106,6 +113,7 @@ class FasterWhisperEngine:
                 "compute_type": self.settings.whisper_compute_type,
                 "beam_size": self.settings.whisper_beam_size,
                 "language_detected": detected,
+                "task": task_kind,
                 "processing_seconds": round(elapsed, 3),
                 # Processing time over audio time: below 1 is faster than realtime.
                 "realtime_factor": round(elapsed / info.duration, 4) if info.duration else None,
@@ -122,6 +130,7 @@ def _segment(s, channel: int | None) -> Segment:
         text=s.text.strip(),
         words=[Word(text=w.word.strip(), start=w.start, end=w.end, probability=w.probability, channel=channel) for w in s.words or []],
         channel=channel,
+        seek=s.seek,
         avg_logprob=s.avg_logprob,
         no_speech_prob=s.no_speech_prob,
         compression_ratio=s.compression_ratio,

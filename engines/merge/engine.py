@@ -1,11 +1,28 @@
-"""Assemble the canonical `Transcript` from the prepare and transcribe outputs."""
+"""Assemble the canonical `Transcript` from the stage outputs.
+
+Inputs by task name: `prepare`; `transcribe` (or `transcribe_ch{c}`, one per channel);
+optionally `align` (refined word timestamps), `diarize` (speaker turns) or the integrated
+engine's `whisperx` (all three in one). A failed optional stage simply has no input; the
+orchestrator's warning about it arrives in `config["warnings"]` and is kept in the transcript.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from engines.base import read_input, write_output
-from shared.contracts import PrepareOutput, Segment, StageInfo, TaskMessage, Transcript, TranscribeOutput
+from engines.merge.speakers import assign_speakers, speaker_order
+from shared.contracts import (
+    AlignOutput,
+    DiarizeOutput,
+    IntegratedOutput,
+    PrepareOutput,
+    Segment,
+    StageInfo,
+    TaskMessage,
+    Transcript,
+    TranscribeOutput,
+)
 from shared.storage import ObjectStore
 
 
@@ -17,31 +34,56 @@ class MergeEngine:
 
     def process(self, task: TaskMessage, store: ObjectStore, workdir: Path) -> str:
         prepared = read_input(store, task, "prepare", PrepareOutput)
-        transcribed = [
-            read_input(store, task, name, TranscribeOutput) for name in sorted(task.inputs) if name.startswith("transcribe")
-        ]
-        return write_output(store, task, assemble(prepared, transcribed))
+        warnings = list(task.config.get("warnings", []))
+        aligned = read_input(store, task, "align", AlignOutput) if "align" in task.inputs else None
+        diarized = read_input(store, task, "diarize", DiarizeOutput) if "diarize" in task.inputs else None
+        if "whisperx" in task.inputs:
+            integrated = read_input(store, task, "whisperx", IntegratedOutput)
+            transcribed = [integrated.transcribe]
+            aligned, diarized = integrated.align, integrated.diarize
+            warnings += integrated.warnings
+        else:
+            transcribed = [
+                read_input(store, task, name, TranscribeOutput) for name in sorted(task.inputs) if name.startswith("transcribe")
+            ]
+        return write_output(store, task, assemble(prepared, transcribed, aligned=aligned, diarized=diarized, warnings=warnings))
 
 
-def assemble(prepare: PrepareOutput, transcribed: list[TranscribeOutput]) -> Transcript:
+def assemble(
+    prepare: PrepareOutput,
+    transcribed: list[TranscribeOutput],
+    *,
+    aligned: AlignOutput | None = None,
+    diarized: DiarizeOutput | None = None,
+    warnings: list[str] | None = None,
+) -> Transcript:
     """Pure: stage outputs in, canonical transcript out.
 
     Outputs that carry a channel (per_channel mode) label their segments and words with
-    that channel and the speaker `channel_{c}`.
+    that channel and the speaker `channel_{c}`. Alignment replaces the one transcription's
+    segments (same words, refined times); diarization turns assign speakers to words.
     """
     if not transcribed:
         raise ValueError("merge needs at least one transcription")
+    if (aligned or diarized) and len(transcribed) != 1:
+        raise ValueError("alignment and diarization apply to a single (mixed-down) transcription")
+    if aligned is not None:
+        transcribed = [transcribed[0].model_copy(update={"segments": aligned.segments})]
     transcribed = sorted(transcribed, key=lambda t: -1 if t.channel is None else t.channel)
 
     segments = [_label(s, t.channel) for t in transcribed for s in t.segments]
     # Stable sort: within one channel the model's order is kept for equal start times.
     segments.sort(key=lambda s: (s.start, s.end))
     segments = [s.model_copy(update={"id": i}) for i, s in enumerate(segments)]
+    if diarized is not None:
+        segments = assign_speakers(segments, diarized.turns)
     words = sorted((w for s in segments for w in s.words), key=lambda w: (w.start, w.end))
 
     # Per channel: the first channel that has speech speaks for the language.
     source = next((t for t in transcribed if any(s.text for s in t.segments)), transcribed[0])
     speakers = [f"channel_{t.channel}" for t in transcribed if t.channel is not None]
+    if diarized is not None:
+        speakers = speaker_order(diarized.turns)
 
     return Transcript(
         text=" ".join(s.text.strip() for s in segments if s.text.strip()),
@@ -67,7 +109,20 @@ def assemble(prepare: PrepareOutput, transcribed: list[TranscribeOutput]) -> Tra
                 StageInfo(stage="transcribe", engine_id=t.details.get("engine_id", "unknown"), details={**t.details, "channel": t.channel})
                 for t in transcribed
             ),
+            *([StageInfo(stage="align", engine_id=aligned.details.get("engine_id", "unknown"), details=aligned.details)] if aligned else []),
+            *(
+                [
+                    StageInfo(
+                        stage="diarize",
+                        engine_id=diarized.details.get("engine_id", "unknown"),
+                        details={**diarized.details, "num_speakers": diarized.num_speakers},
+                    )
+                ]
+                if diarized
+                else []
+            ),
         ],
+        warnings=list(warnings or []),
     )
 
 

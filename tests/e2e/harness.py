@@ -77,9 +77,10 @@ def wait_for_stage(client: httpx.Client, job_id: str, name: str, status: str, ti
     raise TimeoutError(f"stage {name} of job {job_id} never reached {status}")
 
 
-def start_fleet(backend: str, data_dir: Path, extra_env: dict[str, str]) -> Iterator[RunningFleet]:
+def start_fleet(backend: str, data_dir: Path, extra_env: dict[str, str], *, redis_db: int | None = None) -> Iterator[RunningFleet]:
+    """`redis_db` overrides the backend's Redis index, for fleets that run beside the default ones."""
     database_url = create_database()
-    redis_url = f"{REDIS_URL}/{REDIS_DB[backend]}"
+    redis_url = f"{REDIS_URL}/{REDIS_DB[backend] if redis_db is None else redis_db}"
     redis.Redis.from_url(redis_url).flushdb()
     port = free_port()
     env = {

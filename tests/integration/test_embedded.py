@@ -18,6 +18,7 @@ import redis
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from dalston.fleet import NAME_WIDTH
 from dalston.embedded import DataDirLocked, EmbeddedPostgres, EmbeddedRedis, lock_data_dir
 from dalston.up import migrate_and_seed
 from shared import db
@@ -216,9 +217,9 @@ def test_dalston_up_serves_and_stops_cleanly(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
         key = (data_dir / "admin_api_key").read_text().strip()
         assert any(key in line and "shown once" in line for line in lines)
-        assert any(line.startswith(f"{'dalston':<21} | Dalston is up: http://127.0.0.1:{port}") for line in lines)
+        assert any(line.startswith(f"{'dalston':<{NAME_WIDTH}} | Dalston is up: http://127.0.0.1:{port}") for line in lines)
         deadline = time.monotonic() + 60
-        while not any(line.startswith("engine-faster-whisper | ") for line in lines):
+        while not any(line.startswith(f"{'engine-faster-whisper':<{NAME_WIDTH}} | ") for line in lines):
             assert time.monotonic() < deadline, "".join(lines[-80:])
             time.sleep(0.2)
         children = psutil.Process(proc.pid).children(recursive=True)

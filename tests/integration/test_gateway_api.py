@@ -285,6 +285,7 @@ async def test_list_pagination_and_filter(make_client) -> None:
         "speaker_detection",
         "audio",
         "error",
+        "warnings",
         "created_at",
         "started_at",
         "completed_at",
@@ -318,7 +319,12 @@ async def test_list_pagination_and_filter(make_client) -> None:
         ({"language": "english"}, 400, "invalid_language"),
         ({"language": "de"}, 400, "unsupported_language"),
         ({"speaker_detection": "magic"}, 400, "invalid_parameter"),
-        ({"speaker_detection": "diarize"}, 400, "feature_unavailable"),
+        ({"speaker_detection": "diarize", "diarizer": "pyannote-4.0"}, 400, "feature_unavailable"),  # no weights configured
+        ({"speaker_detection": "diarize", "align": "true"}, 400, "feature_unavailable"),
+        ({"speaker_detection": "diarize", "num_speakers": "40"}, 400, "invalid_parameter"),
+        ({"speaker_detection": "diarize", "num_speakers": "2", "max_speakers": "3"}, 400, "invalid_parameter"),
+        ({"speaker_detection": "none", "min_speakers": "2"}, 400, "invalid_parameter"),
+        ({"speaker_detection": "diarize", "pipeline": "fast"}, 400, "invalid_parameter"),
         ({"speaker_detection": "per_channel"}, 400, "invalid_parameter"),
     ],
 )

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from dalston.fleet import Fleet, Service, default_services
+from dalston.fleet import NAME_WIDTH, Fleet, Service, default_services
 
 SLEEPER = [sys.executable, "-c", "import os, time; print('ready', os.environ['MARK'], flush=True); time.sleep(60)"]
 CRASHER = [sys.executable, "-c", "print('boom', flush=True); raise SystemExit(3)"]
@@ -30,7 +30,7 @@ def test_output_is_prefixed_and_env_is_passed() -> None:
     out = io.StringIO()
     with Fleet([Service("one", SLEEPER, env={"MARK": "svc"})], env={"MARK": "fleet"}, output=out) as fleet:
         eventually(lambda: fleet.tail("one") == ["ready svc"])
-    assert f"{'one':<21} | ready svc\n" in out.getvalue()
+    assert f"{'one':<{NAME_WIDTH}} | ready svc\n" in out.getvalue()
     assert not fleet.running("one")
 
 
@@ -73,4 +73,7 @@ def test_default_services_match_entry_points() -> None:
         "engine-prepare": ["-m", "engines.runner", "--engine", "prepare"],
         "engine-faster-whisper": ["-m", "engines.runner", "--engine", "faster-whisper"],
         "engine-merge": ["-m", "engines.runner", "--engine", "merge"],
+        "engine-diarize-default": ["-m", "engines.runner", "--engine", "diarize-default"],
+        "session-router": ["-m", "session_router"],
+        "realtime-worker": ["-m", "realtime_worker", "--port", "8124"],
     }

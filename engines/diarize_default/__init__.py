@@ -1,0 +1,1 @@
+"""Offline default diarizer: Silero VAD + resemblyzer + clustering."""

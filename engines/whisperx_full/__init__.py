@@ -1,0 +1,1 @@
+"""Integrated transcribe + align + diarize engine, one task."""

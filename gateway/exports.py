@@ -1,0 +1,79 @@
+"""Native exports: a completed job's transcript as SRT, WebVTT, plain text or JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from gateway.auth import Principal, require_scope
+from gateway.errors import ApiError
+from gateway.jobs import load_job, load_transcript
+from gateway.schemas import ErrorResponse
+from gateway.services import ServicesDep
+from shared.db import JobStatus
+from shared.formats import text
+
+EXPORT_FORMATS = {
+    "srt": "application/x-subrip",
+    "vtt": "text/vtt; charset=utf-8",
+    "txt": "text/plain; charset=utf-8",
+    "json": "application/json",
+}
+
+router = APIRouter(
+    prefix="/v1/audio/transcriptions",
+    tags=["batch"],
+    responses={status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409)},
+)
+Reader = Annotated[Principal, Depends(require_scope("jobs:read"))]
+
+
+@router.get(
+    "/{job_id}/export/{format}",
+    response_class=Response,
+    responses={200: {"content": {media_type.split(";")[0]: {} for media_type in EXPORT_FORMATS.values()}}},
+)
+async def export_transcript(
+    job_id: str,
+    format: str,
+    principal: Reader,
+    services: ServicesDep,
+    max_line_chars: Annotated[int, Query(ge=1, le=1000, description="srt/vtt: characters per subtitle line")] = 42,
+    max_lines: Annotated[int, Query(ge=1, le=10, description="srt/vtt: lines per cue")] = 2,
+    max_segment_duration_s: Annotated[float | None, Query(gt=0, description="srt/vtt: longest cue, seconds")] = None,
+    include_speakers: Annotated[bool, Query(description="label text with its speaker when the transcript has speakers")] = True,
+    include_timestamps: Annotated[bool, Query(description="txt: prefix each segment with its time range")] = False,
+) -> Response:
+    """Download the transcript of a completed job as srt, vtt, txt or json."""
+    fmt = format.lower()
+    if fmt not in EXPORT_FORMATS:
+        raise ApiError(400, "invalid_format", f"export format must be one of {', '.join(EXPORT_FORMATS)}, not {format!r}")
+    async with services.sessionmaker() as db:
+        job = await load_job(db, principal, job_id)
+    if job.status != JobStatus.completed.value:
+        raise ApiError(409, "job_not_completed", f"the job is {job.status}; exports exist once it has completed")
+    transcript = await load_transcript(services, job)
+    if transcript is None:
+        raise ApiError(404, "transcript_not_found", f"the transcript of job {job_id} is missing from storage")
+
+    cue_options = {
+        "max_line_chars": max_line_chars,
+        "max_lines": max_lines,
+        "include_speakers": include_speakers,
+        "max_segment_duration_s": max_segment_duration_s,
+    }
+    if fmt == "srt":
+        body = text.to_srt(transcript, **cue_options)
+    elif fmt == "vtt":
+        body = text.to_vtt(transcript, **cue_options)
+    elif fmt == "txt":
+        body = text.to_txt(transcript, include_speakers=include_speakers, include_timestamps=include_timestamps)
+    else:
+        body = json.dumps(text.to_json(transcript), ensure_ascii=False)
+    return Response(
+        body.encode(),
+        media_type=EXPORT_FORMATS[fmt],
+        headers={"Content-Disposition": f'attachment; filename="transcript-{job.id}.{fmt}"'},
+    )

@@ -1,0 +1,209 @@
+"""Streaming ASR backends behind one interface, and the queue that shares a model.
+
+A worker loads each model once and every session uses it. Decodes of one model run one at
+a time on one thread (CTranslate2 already uses every core for one decode), and finals jump
+ahead of partials: a final is what a user waits for, a partial is only a preview.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from shared import model_registry
+from shared.settings import Settings
+
+SAMPLE_RATE = 16_000
+FINAL = 0
+PARTIAL = 1
+
+
+class BackendUnavailable(RuntimeError):
+    """A model cannot be served here; the message says what to install or configure."""
+
+
+@dataclass(frozen=True)
+class DecodedWord:
+    text: str
+    start: float  # seconds from the start of the decoded audio
+    end: float
+    probability: float | None
+
+
+@dataclass(frozen=True)
+class Decoded:
+    text: str
+    words: list[DecodedWord] = field(default_factory=list)
+    language: str | None = None
+
+
+class Backend(Protocol):
+    name: str
+
+    def decode(self, audio: np.ndarray, *, final: bool, words: bool, language: str | None, prompt: str | None) -> Decoded:
+        """Transcribe one utterance (float32, 16 kHz). Partials may trade accuracy for speed."""
+        ...
+
+
+class FasterWhisperBackend:
+    """VAD-chunked Whisper: the session re-decodes the growing utterance for partials."""
+
+    def __init__(self, name: str, settings: Settings) -> None:
+        from faster_whisper import WhisperModel
+
+        try:
+            entry = model_registry.resolve(name, settings)
+        except model_registry.UnknownModel as exc:
+            raise BackendUnavailable(str(exc)) from exc
+        self.name = entry.name
+        self.english_only = entry.english_only
+        self.final_beam = settings.realtime_final_beam_size or settings.whisper_beam_size
+        try:
+            self.model = WhisperModel(
+                entry.source,
+                device=settings.whisper_device,
+                compute_type=settings.whisper_compute_type,
+                cpu_threads=settings.whisper_cpu_threads,
+            )
+        except Exception as exc:
+            raise BackendUnavailable(f"cannot load model {entry.name!r} from {entry.source}: {exc}") from exc
+
+    def decode(self, audio: np.ndarray, *, final: bool, words: bool, language: str | None, prompt: str | None) -> Decoded:
+        if self.english_only and not language:
+            language = "en"  # skips language detection, which is a whole extra encoder pass
+        options: dict[str, Any] = (
+            {"beam_size": self.final_beam, "word_timestamps": words}
+            if final
+            # Partials: greedy, no timestamp tokens, no temperature fallback: the cheapest decode.
+            else {"beam_size": 1, "without_timestamps": True, "temperature": 0.0}
+        )
+        segments, info = self.model.transcribe(
+            audio,
+            language=language,
+            vad_filter=False,
+            condition_on_previous_text=False,
+            initial_prompt=prompt,
+            **options,
+        )
+        out_words: list[DecodedWord] = []
+        texts: list[str] = []
+        for segment in segments:
+            texts.append(segment.text.strip())
+            for w in segment.words or []:
+                out_words.append(DecodedWord(w.word.strip(), round(w.start, 3), round(w.end, 3), round(w.probability, 4)))
+        return Decoded(" ".join(t for t in texts if t), out_words, info.language)
+
+
+class ParakeetBackend:
+    """NVIDIA Parakeet through NeMo, decoded per VAD utterance like the Whisper backend.
+
+    Weights are never downloaded here: `DALSTON_PARAKEET_MODELS` maps the model name to a
+    local `.nemo` file (or, where the operator allows downloads, a Hugging Face id).
+    """
+
+    def __init__(self, name: str, settings: Settings) -> None:
+        self.name = name
+        source = settings.parakeet_models.get(name)
+        if not source:
+            raise BackendUnavailable(
+                f"model {name!r} is a Parakeet model but no weights are configured: set "
+                f'DALSTON_PARAKEET_MODELS=\'{{"{name}": "/path/to/{name}.nemo"}}\''
+            )
+        try:
+            import nemo.collections.asr as nemo_asr  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise BackendUnavailable(
+                f"model {name!r} needs NVIDIA NeMo: install it with `pip install 'dalston[parakeet]'`"
+            ) from exc
+        try:
+            if source.endswith(".nemo"):
+                if not Path(source).is_file():
+                    raise FileNotFoundError(f"{source} does not exist")
+                self.model = nemo_asr.models.ASRModel.restore_from(source, map_location=settings.whisper_device)
+            else:
+                self.model = nemo_asr.models.ASRModel.from_pretrained(source, map_location=settings.whisper_device)
+            self.model.eval()
+        except Exception as exc:
+            raise BackendUnavailable(f"cannot load Parakeet model {name!r} from {source}: {exc}") from exc
+
+    def decode(self, audio: np.ndarray, *, final: bool, words: bool, language: str | None, prompt: str | None) -> Decoded:
+        timestamps = final and words
+        hypothesis = self.model.transcribe([audio], batch_size=1, timestamps=timestamps, verbose=False)[0]
+        text = hypothesis.text if hasattr(hypothesis, "text") else str(hypothesis)
+        out_words: list[DecodedWord] = []
+        if timestamps:
+            for w in (getattr(hypothesis, "timestamp", None) or {}).get("word", []):
+                out_words.append(DecodedWord(w["word"], round(float(w["start"]), 3), round(float(w["end"]), 3), None))
+        return Decoded(text.strip(), out_words, language)
+
+
+def is_parakeet(name: str, settings: Settings) -> bool:
+    return name in settings.parakeet_models or name.startswith("parakeet")
+
+
+def load_backend(name: str, settings: Settings) -> Backend:
+    if is_parakeet(name, settings):
+        return ParakeetBackend(name, settings)
+    return FasterWhisperBackend(name, settings)
+
+
+class DecodeQueue:
+    """Runs one model's decodes one at a time, finals before partials, FIFO within a kind."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._heap: list[tuple[int, int, Callable[[], Decoded], asyncio.Future[Decoded]]] = []
+        self._order = itertools.count()
+        self._wake = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"decode-{backend.name}")
+        self._task: asyncio.Task[None] | None = None
+        self.busy_s = 0.0  # total decode time, for load reporting
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def submit(self, priority: int, audio: np.ndarray, **options: Any) -> asyncio.Future[Decoded]:
+        """Queue a decode. Cancelling the returned future drops it if it has not started."""
+        future: asyncio.Future[Decoded] = asyncio.get_running_loop().create_future()
+        final = priority == FINAL
+        heapq.heappush(self._heap, (priority, next(self._order), lambda: self.backend.decode(audio, final=final, **options), future))
+        self._wake.set()
+        return future
+
+    @property
+    def pending_finals(self) -> int:
+        return sum(1 for p, _, _, f in self._heap if p == FINAL and not f.done())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._heap:
+                _, _, job, future = heapq.heappop(self._heap)
+                if future.done():  # cancelled while queued
+                    continue
+                began = loop.time()
+                try:
+                    result = await loop.run_in_executor(self._executor, job)
+                except Exception as exc:
+                    if not future.done():
+                        future.set_exception(exc)
+                else:
+                    if not future.done():
+                        future.set_result(result)
+                finally:
+                    self.busy_s += loop.time() - began

@@ -1,0 +1,148 @@
+"""The realtime worker: a WebSocket server running up to `capacity` sessions at once.
+
+Models load once at start and are shared by every session through one `DecodeQueue` each.
+The worker heartbeats its URL, capacity, load and models into the registry; the gateway
+dials `ws://<worker>/session?<native params>&session_id=...` for a session it allocated.
+`GET /health` answers 200 once the models are loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from http import HTTPStatus
+from urllib.parse import parse_qsl, urlsplit
+
+import structlog
+from pydantic import ValidationError
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from realtime_worker import protocol as p
+from realtime_worker import vad
+from realtime_worker.asr import DecodeQueue, load_backend
+from realtime_worker.session import Session, run
+from session_router.registry import Registry
+from shared import streams
+from shared.settings import Settings
+
+log = structlog.get_logger("realtime-worker")
+SHUTDOWN_GRACE_S = 10.0
+
+
+class Worker:
+    def __init__(self, settings: Settings, *, host: str, port: int, url: str, worker_id: str, capacity: int, models: list[str]) -> None:
+        self.settings = settings
+        self.host = host
+        self.port = port
+        self.url = url
+        self.worker_id = worker_id
+        self.capacity = capacity
+        self.models = models
+        self.queues: dict[str, DecodeQueue] = {}
+        self.sessions: dict[str, Session] = {}
+        self.status = "starting"
+        self.registry: Registry | None = None
+
+    def load(self) -> None:
+        """Load every model (raises BackendUnavailable with an actionable message)."""
+        vad.load()
+        for name in self.models:
+            backend = load_backend(name, self.settings)
+            self.queues[name] = DecodeQueue(backend)
+            log.info("model_loaded", model=name, backend=type(backend).__name__)
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        for queue in self.queues.values():
+            queue.start()
+        redis = streams.connect(self.settings.redis_url)
+        self.registry = Registry(redis, lease_ms=int(self.settings.realtime_lease_ttl_s * 1000))
+        max_size = max(4 * self.settings.realtime_max_chunk_bytes, 1 << 20)
+        async with serve(self._handle, self.host, self.port, process_request=self._http, max_size=max_size) as server:
+            self.status = "ready"
+            beat = asyncio.create_task(self._heartbeat_loop())
+            log.info("realtime_worker_listening", url=self.url, worker_id=self.worker_id, capacity=self.capacity, models=self.models)
+            await stop.wait()
+            # Drain: no new allocations, let running sessions finish for a while.
+            self.status = "draining"
+            await self._heartbeat()
+            server.close(close_connections=False)
+            deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE_S
+            while self.sessions and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.1)
+            beat.cancel()
+            for connection in list(server.connections):
+                await connection.send(json.dumps(p.error(p.WORKER_LOST, "the realtime worker is shutting down", fatal=True)))
+                await connection.close(p.CLOSE_GOING_AWAY, "worker shutting down")
+        await self.registry.deregister(self.worker_id)
+        for queue in self.queues.values():
+            await queue.close()
+        await redis.aclose()
+
+    async def _heartbeat(self) -> None:
+        assert self.registry is not None
+        await self.registry.heartbeat(
+            self.worker_id,
+            url=self.url,
+            capacity=self.capacity,
+            active=len(self.sessions),
+            models=self.models,
+            status=self.status,
+            ttl_ms=int(self.settings.realtime_heartbeat_ttl_s * 1000),
+        )
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            try:
+                await self._heartbeat()
+            except Exception as exc:  # Redis restarting: keep serving the sessions we have
+                log.warning("heartbeat_failed", error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(self.settings.realtime_heartbeat_interval_s)
+
+    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        if path == "/health":
+            body = json.dumps({"status": self.status, "sessions": len(self.sessions), "capacity": self.capacity}).encode()
+            return Response(HTTPStatus.OK, "OK", Headers({"Content-Type": "application/json"}), body)
+        if path != "/session":
+            return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
+        return None
+
+    async def _reject(self, ws: ServerConnection, code: str, message: str, close_code: int) -> None:
+        try:
+            await ws.send(json.dumps(p.error(code, message, fatal=True)))
+            await ws.close(close_code, code)
+        except ConnectionClosed:
+            pass
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        query = dict(parse_qsl(urlsplit(ws.request.path).query))
+        try:
+            params = p.SessionParams.model_validate(query)
+            model = p.resolve_model(params, self.settings)
+        except (ValidationError, p.UnknownRealtimeModel) as exc:
+            await self._reject(ws, p.INVALID_REQUEST, p.first_error(exc), p.CLOSE_POLICY)
+            return
+        if model not in self.queues:
+            await self._reject(ws, p.MODEL_UNAVAILABLE, f"this worker does not serve model {model!r} (it serves {', '.join(self.models)})", p.CLOSE_POLICY)
+            return
+        if self.status != "ready" or len(self.sessions) >= self.capacity:
+            await self._reject(ws, p.NO_CAPACITY, f"the realtime worker is at capacity ({self.capacity} sessions)", p.CLOSE_TRY_AGAIN)
+            return
+        session_id = params.session_id or uuid.uuid4().hex
+        params = params.model_copy(update={"model": model})
+
+        async def send(msg: dict) -> None:
+            await ws.send(json.dumps(msg))
+
+        session = Session(session_id, params, self.queues[model], self.settings, send)
+        self.sessions[session_id] = session
+        log.info("session_started", session_id=session_id, model=model, sessions=len(self.sessions))
+        try:
+            await run(session, ws)
+        finally:
+            del self.sessions[session_id]
+            log.info("session_ended", session_id=session_id, **session.stats.as_dict())

@@ -1,0 +1,1 @@
+"""External formats of the canonical transcript, each a pure function of `Transcript`."""

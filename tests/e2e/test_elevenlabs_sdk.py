@@ -1,0 +1,196 @@
+"""Contract tests: the official `elevenlabs` Python SDK, unmodified, against a running fleet.
+
+Each call goes through the SDK's own request encoding and response parsing, and the
+assertions are on content: word error rate on the fixture, word timings, documents that
+parse back to the same text.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+from elevenlabs import ElevenLabs
+from elevenlabs.core.api_error import ApiError
+from elevenlabs.errors import NotFoundError, UnprocessableEntityError
+
+from harness import API_KEY, RunningFleet, reference, start_fleet, wer
+from support import FIXTURES
+
+pytestmark = pytest.mark.e2e
+
+SPEECH = FIXTURES / "speech_en.wav"
+MAX_WER = 0.30
+# A Redis index of our own, so this fleet can run beside the default e2e fleets (8, 9).
+REDIS_DB = 10
+
+
+@pytest.fixture(scope="module")
+def el_fleet(tmp_path_factory) -> Iterator[RunningFleet]:
+    yield from start_fleet("fs", tmp_path_factory.mktemp("fleet-elevenlabs"), {}, redis_db=REDIS_DB)
+
+
+@pytest.fixture(scope="module")
+def client(el_fleet: RunningFleet) -> ElevenLabs:
+    return ElevenLabs(base_url=el_fleet.base_url, api_key=API_KEY)
+
+
+@pytest.fixture(scope="module")
+def converted(client: ElevenLabs):
+    """One transcription with word timestamps and every document format, shared by the checks below."""
+    with SPEECH.open("rb") as f:
+        return client.speech_to_text.convert(
+            model_id="scribe_v1",
+            file=f,
+            timestamps_granularity="word",
+            diarize=False,
+            tag_audio_events=True,
+            additional_formats=[{"format": "srt"}, {"format": "txt"}, {"format": "docx"}, {"format": "pdf"}],
+        )
+
+
+def assert_words(response) -> None:
+    words = [w for w in response.words if w.type == "word"]
+    assert len(words) >= 20
+    assert all(w.type in ("word", "spacing") for w in response.words)
+    assert all(w.logprob is not None and w.logprob <= 0 for w in response.words)
+    assert any(w.logprob < 0 for w in words), "word logprobs come from the model"
+    starts = [w.start for w in words]
+    assert starts == sorted(starts) and all(0 <= w.start <= w.end <= 12.1 for w in words)
+
+
+def test_convert_returns_a_valid_chunk(converted) -> None:
+    assert type(converted).__name__ == "SpeechToTextChunkResponseModel"
+    assert converted.language_code == "eng" and 0 < converted.language_probability <= 1
+    score = wer(reference("speech_en.txt"), converted.text)
+    assert score <= MAX_WER, f"WER {score:.2f}: {converted.text!r}"
+    assert converted.transcription_id
+    assert converted.audio_duration_secs == pytest.approx(11.9, abs=0.1)
+    assert_words(converted)
+    joined = "".join(w.text for w in converted.words)
+    assert joined == converted.text
+
+
+def _format(converted, name: str):
+    (item,) = [f for f in converted.additional_formats if f.requested_format == name]
+    return item
+
+
+def test_srt_and_txt(converted) -> None:
+    srt = _format(converted, "srt")
+    assert srt.file_extension == "srt" and not srt.is_base_64_encoded
+    lines = srt.content.splitlines()
+    assert lines[0] == "1" and "-->" in lines[1]
+    text = " ".join(line for line in lines if line and "-->" not in line and not line.isdigit())
+    assert wer(reference("speech_en.txt"), text) <= MAX_WER, srt.content
+    # ElevenLabs' srt defaults: at most 42 characters per line
+    assert all(len(line) <= 42 for line in lines if "-->" not in line)
+
+    txt = _format(converted, "txt")
+    assert txt.content_type == "text/plain"
+    plain = " ".join(line.split("] ", 1)[-1] for line in txt.content.splitlines())
+    assert wer(reference("speech_en.txt"), plain) <= MAX_WER, txt.content
+
+
+def test_docx_and_pdf_are_real_documents(converted) -> None:
+    from docx import Document
+    from pypdf import PdfReader
+
+    docx = _format(converted, "docx")
+    assert docx.is_base_64_encoded and docx.file_extension == "docx"
+    paragraphs = [p.text for p in Document(io.BytesIO(base64.b64decode(docx.content))).paragraphs]
+    assert paragraphs[0] == "Transcript"
+    body = " ".join(p.split("] ", 1)[-1] for p in paragraphs[1:])
+    assert wer(reference("speech_en.txt"), body) <= MAX_WER, body
+
+    pdf = _format(converted, "pdf")
+    assert pdf.is_base_64_encoded and pdf.content_type == "application/pdf"
+    reader = PdfReader(io.BytesIO(base64.b64decode(pdf.content)))
+    text = " ".join(page.extract_text() for page in reader.pages)
+    text = " ".join(part.split("] ", 1)[-1] for part in text.splitlines()[1:])
+    assert wer(reference("speech_en.txt"), text) <= MAX_WER, text
+
+
+def test_character_timestamps(client: ElevenLabs) -> None:
+    with (FIXTURES / "speech_en.mp3").open("rb") as f:
+        response = client.speech_to_text.convert(model_id="scribe_v2", file=f, timestamps_granularity="character")
+    assert wer(reference("speech_en.txt"), response.text) <= MAX_WER
+    for word in response.words:
+        assert word.characters, word
+        assert "".join(c.text for c in word.characters) == word.text
+        assert word.characters[0].start == pytest.approx(word.start, abs=0.002)
+        assert word.characters[-1].end == pytest.approx(word.end, abs=0.002)
+
+
+def test_transcripts_get_and_delete(client: ElevenLabs, converted) -> None:
+    fetched = client.speech_to_text.transcripts.get(transcription_id=converted.transcription_id)
+    assert fetched.text == converted.text and fetched.transcription_id == converted.transcription_id
+    # The stored request options come back too: same formats, same words.
+    assert [f.requested_format for f in fetched.additional_formats] == ["srt", "txt", "docx", "pdf"]
+    assert [w.text for w in fetched.words] == [w.text for w in converted.words]
+
+    client.speech_to_text.transcripts.delete(transcription_id=converted.transcription_id)
+    with pytest.raises(NotFoundError):
+        client.speech_to_text.transcripts.get(transcription_id=converted.transcription_id)
+
+
+def test_webhook_mode_acks_then_the_transcript_is_retrievable(client: ElevenLabs) -> None:
+    with (FIXTURES / "short_en.wav").open("rb") as f:
+        ack = client.speech_to_text.convert(model_id="scribe_v1", file=f, webhook=True, webhook_metadata={"order": 7})
+    assert type(ack).__name__ == "SpeechToTextWebhookResponseModel"
+    assert ack.message and ack.request_id and ack.transcription_id
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            fetched = client.speech_to_text.transcripts.get(transcription_id=ack.transcription_id)
+            break
+        except NotFoundError:
+            assert time.monotonic() < deadline, "the webhook-mode job never finished"
+            time.sleep(0.5)
+    assert wer(reference("short_en.txt"), fetched.text) <= MAX_WER, fetched.text
+
+
+def test_single_use_token(el_fleet: RunningFleet, client: ElevenLabs) -> None:
+    token = client.tokens.single_use.create(token_type="batch_scribe").token
+    anonymous = ElevenLabs(base_url=el_fleet.base_url, api_key="")
+    with (FIXTURES / "short_en.wav").open("rb") as f:
+        response = anonymous.speech_to_text.convert(model_id="scribe_v1", file=f, token=token)
+    assert wer(reference("short_en.txt"), response.text) <= MAX_WER
+    with pytest.raises(ApiError) as caught, (FIXTURES / "short_en.wav").open("rb") as f:
+        anonymous.speech_to_text.convert(model_id="scribe_v1", file=f, token=token)
+    assert caught.value.status_code == 401 and caught.value.body["detail"]["status"] == "invalid_token"
+
+
+def test_diarize_true_labels_two_speakers(client: ElevenLabs) -> None:
+    turns = json.loads((FIXTURES / "conversation_en.json").read_text())["turns"]
+    with (FIXTURES / "conversation_en.wav").open("rb") as f:
+        response = client.speech_to_text.convert(model_id="scribe_v1", file=f, diarize=True, num_speakers=2)
+    words = [w for w in response.words if w.type == "word"]
+    assert {w.speaker_id for w in words} == {"speaker_0", "speaker_1"}
+    assert wer(" ".join(t["text"] for t in turns), response.text) <= MAX_WER
+
+    # The first voice to speak is speaker_0; every word inside a turn carries that turn's voice.
+    first = turns[0]["speaker"]
+    inside = [(w, t) for w in words for t in turns if t["start"] <= (w.start + w.end) / 2 <= t["end"]]
+    right = sum(w.speaker_id == ("speaker_0" if t["speaker"] == first else "speaker_1") for w, t in inside)
+    assert right / len(inside) >= 0.9
+
+
+def test_use_multi_channel_returns_one_transcript_per_channel(client: ElevenLabs) -> None:
+    with (FIXTURES / "stereo_voices_en.wav").open("rb") as f:
+        response = client.speech_to_text.convert(model_id="scribe_v1", file=f, use_multi_channel=True)
+    transcripts = sorted(response.transcripts, key=lambda t: t.channel_index)
+    assert [t.channel_index for t in transcripts] == [0, 1]
+    for t in transcripts:
+        assert wer(reference(f"stereo_voices_en_ch{t.channel_index}.txt"), t.text) <= MAX_WER
+        assert all(w.channel_index == t.channel_index for w in t.words if w.type == "word")
+
+
+def test_validation_errors_reach_the_sdk_as_422(client: ElevenLabs) -> None:
+    with pytest.raises(UnprocessableEntityError) as caught, (FIXTURES / "short_en.wav").open("rb") as f:
+        client.speech_to_text.convert(model_id="no-such-model", file=f)
+    assert "unknown model" in caught.value.body["detail"]["message"]
