@@ -26,11 +26,16 @@ def generate_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+def key_prefix(key: str) -> str:
+    """The first characters, kept in clear to tell keys apart in listings (not enough to guess one)."""
+    return key[:10]
+
+
 def migrate(database_url: str) -> None:
     ini = Path(__file__).resolve().parent.parent / "migrations" / "alembic.ini"
     cfg = Config(str(ini))
     cfg.attributes["database_url"] = database_url
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, "heads")  # independent branches may coexist until merged
 
 
 async def seed_admin_key(configured_key: str | None) -> str | None:
@@ -54,4 +59,4 @@ async def seed_admin_key(configured_key: str | None) -> str | None:
 
 
 def _admin_key(tenant: Tenant, key: str, name: str) -> ApiKey:
-    return ApiKey(tenant_id=tenant.id, name=name, prefix=key[:10], key_hash=hash_key(key), scopes=ADMIN_SCOPES)
+    return ApiKey(tenant_id=tenant.id, name=name, prefix=key_prefix(key), key_hash=hash_key(key), scopes=ADMIN_SCOPES)
