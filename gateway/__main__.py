@@ -20,7 +20,10 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app(settings)
     structlog.get_logger("gateway").info("gateway_listening", url=f"http://{args.host}:{args.port}")
     # Access lines come from our middleware (with request ids), so uvicorn's are off.
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None)
+    # WebSocket messages past this size are closed with 1009 before they are buffered;
+    # smaller oversize frames get a chunk_too_large error from the realtime edge.
+    ws_max_size = max(4 * settings.realtime_max_chunk_bytes, 1 << 20)
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None, ws_max_size=ws_max_size)
 
 
 if __name__ == "__main__":

@@ -6,14 +6,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from gateway import errors, jobs, webhooks
 from gateway import elevenlabs
 from gateway import exports, openai
-from gateway import realtime
+from gateway import realtime, realtime_sessions
+from gateway import keys
+from gateway.auth import check_routes, public
+from gateway.limits import RequestLimitsMiddleware
 from gateway.metrics import metrics_response
 from gateway.middleware import RequestContextMiddleware
 from gateway.services import Services
@@ -40,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Dalston", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    # Added first, so it runs inside the request context (ids and access logs cover its refusals).
+    app.add_middleware(RequestLimitsMiddleware, settings=settings)
     app.add_middleware(RequestContextMiddleware)
     errors.install(app)
     app.include_router(jobs.router)
@@ -48,13 +53,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(elevenlabs.router)
     app.include_router(webhooks.router)
     app.include_router(realtime.router)
+    app.include_router(realtime_sessions.router)
+    app.include_router(keys.router)
 
-    @app.get("/health", tags=["ops"])
+    @app.get("/health", tags=["ops"], dependencies=[Depends(public())])
     async def health() -> dict[str, str]:
         """The process is up. Says nothing about its dependencies; see /ready."""
         return {"status": "ok"}
 
-    @app.get("/ready", tags=["ops"])
+    @app.get("/ready", tags=["ops"], dependencies=[Depends(public())])
     async def ready(request: Request) -> JSONResponse:
         """Ready to serve: PostgreSQL and Redis answer."""
         services: Services = request.app.state.services
@@ -73,8 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    @app.get("/metrics", tags=["ops"], include_in_schema=False, dependencies=[Depends(public())])
     async def metrics():
         return metrics_response()
 
+    check_routes(app)  # deny by default: every route must have declared its access
     return app

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
+from gateway import audit
 from gateway.auth import Principal, require_scope
 from gateway.errors import ApiError
 from gateway.jobs import load_job, load_transcript
@@ -38,6 +39,7 @@ Reader = Annotated[Principal, Depends(require_scope("jobs:read"))]
 async def export_transcript(
     job_id: str,
     format: str,
+    request: Request,
     principal: Reader,
     services: ServicesDep,
     max_line_chars: Annotated[int, Query(ge=1, le=1000, description="srt/vtt: characters per subtitle line")] = 42,
@@ -72,6 +74,10 @@ async def export_transcript(
         body = text.to_txt(transcript, include_speakers=include_speakers, include_timestamps=include_timestamps)
     else:
         body = json.dumps(text.to_json(transcript), ensure_ascii=False)
+    await audit.record(
+        services.sessionmaker, audit.TRANSCRIPT_EXPORTED, conn=request, principal=principal,
+        resource_type="job", resource_id=job.id, details={"format": fmt},
+    )
     return Response(
         body.encode(),
         media_type=EXPORT_FORMATS[fmt],

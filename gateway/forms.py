@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from shared import safejson
+
 Fields = dict[str, list[str]]
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -25,7 +27,7 @@ class FieldError(ValueError):
         self.message = message
 
 
-def _unwrap(value: str) -> Any:
+def _unwrap(value: str, name: str) -> Any:
     """Peel JSON encoding (twice at most) off a raw value; `null`/empty become None."""
     current: Any = value.strip()
     for _ in range(2):
@@ -36,8 +38,10 @@ def _unwrap(value: str) -> Any:
             return None
         if text[:1] in '"[{' or text in ("true", "false") or _is_number(text):
             try:
-                current = json.loads(text)
+                current = safejson.loads(text)
                 continue
+            except safejson.JsonTooDeep as exc:
+                raise FieldError(name, exc.msg) from None
             except json.JSONDecodeError:
                 pass
         return text
@@ -58,7 +62,7 @@ def _raw(fields: Fields, name: str) -> list[str]:
 
 def get_str(fields: Fields, name: str) -> str | None:
     for raw in _raw(fields, name):
-        value = _unwrap(raw)
+        value = _unwrap(raw, name)
         if value is None:
             continue
         if isinstance(value, (list, dict)):
@@ -105,7 +109,7 @@ def get_list(fields: Fields, name: str) -> list[Any]:
     """Repeated keys, `name[]` keys, JSON lists and comma-free single values, flattened."""
     items: list[Any] = []
     for raw in _raw(fields, name):
-        value = _unwrap(raw)
+        value = _unwrap(raw, name)
         if value is None:
             continue
         items.extend(value if isinstance(value, list) else [value])
@@ -115,7 +119,7 @@ def get_list(fields: Fields, name: str) -> list[Any]:
 def get_json(fields: Fields, name: str) -> Any:
     """A JSON object or list field (e.g. webhook_metadata); a bare string is returned as is."""
     for raw in _raw(fields, name):
-        value = _unwrap(raw)
+        value = _unwrap(raw, name)
         if value is not None:
             return value
     return None

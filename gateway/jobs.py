@@ -14,8 +14,9 @@ import structlog
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
-from gateway import forms
+from gateway import audit, forms
 from gateway.auth import Principal, require_scope
 from gateway.errors import ApiError
 from gateway.schemas import AudioInfo, ErrorResponse, JobDetail, JobList, JobSummary, Stage
@@ -61,6 +62,7 @@ def job_summary(job: Job) -> JobSummary:
         created_at=job.created_at,
         started_at=job.started_at,
         completed_at=job.completed_at,
+        source_session_id=job.source_session_id,
     )
 
 
@@ -138,7 +140,7 @@ async def load_detail(services: Services, db: AsyncSession, job: Job) -> JobDeta
     return job_detail(job, tasks, await load_transcript(services, job))
 
 
-async def delete_job(services: Services, principal: Principal, job_id: str) -> Job:
+async def delete_job(services: Services, principal: Principal, job_id: str, conn: HTTPConnection | None = None) -> Job:
     """Delete a finished job of the caller's with its audio and outputs; returns the deleted row."""
     async with services.sessionmaker() as db:
         job = await load_job(db, principal, job_id)
@@ -147,6 +149,7 @@ async def delete_job(services: Services, principal: Principal, job_id: str) -> J
         # Storage first: if the row delete then fails, a retry finishes the job.
         removed = await asyncio.to_thread(services.store.delete_prefix, f"jobs/{job.id}/")
         await db.execute(delete(Job).where(Job.id == job.id))
+        audit.add(db, audit.JOB_DELETED, conn=conn, principal=principal, resource_type="job", resource_id=job.id)
         await db.commit()
     log.info("job_deleted", job_id=str(job.id), objects=removed)
     return job
@@ -156,7 +159,12 @@ async def delete_job(services: Services, principal: Principal, job_id: str) -> J
 
 
 def encode_cursor(job: Job) -> str:
-    raw = f"{job.created_at.isoformat()}|{job.id}".encode()
+    return make_cursor(job.created_at, job.id)
+
+
+def make_cursor(at: datetime, row_id: uuid.UUID) -> str:
+    """An opaque keyset cursor for lists ordered by (timestamp, id), newest first."""
+    raw = f"{at.isoformat()}|{row_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -323,9 +331,10 @@ async def cancel_transcription(
 @router.delete("/{job_id}", status_code=204, response_class=Response)
 async def delete_transcription(
     job_id: str,
+    request: Request,
     principal: Writer,
     services: ServicesDep,
 ) -> Response:
     """Delete a finished job with its audio and outputs."""
-    await delete_job(services, principal, job_id)
+    await delete_job(services, principal, job_id, request)
     return Response(status_code=204)

@@ -30,17 +30,25 @@ import websockets
 from fastapi import APIRouter, Depends, WebSocket
 from pydantic import ValidationError
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from gateway.auth import Principal, authenticate_key, authenticate_token, require_scope
-from gateway.errors import ApiError
+from gateway import hybrid, ratelimit
+from gateway.auth import (
+    Principal,
+    WebSocketAuth,
+    require_scope,
+    require_websocket_scope,
+)
+from gateway.realtime_sessions import SessionRecord
 from gateway.services import Services, ServicesDep
 from realtime_worker import protocol as p
 from realtime_worker.asr import is_parakeet
 from session_router.registry import Allocation, NoCapacity, Registry
-from shared import model_registry
+from shared import model_registry, safejson
 from shared.contracts import Word
+from shared.db import RealtimeSessionStatus
 from shared.formats import elevenlabs as el_format
 from shared.settings import Settings
 
@@ -48,6 +56,9 @@ log = structlog.get_logger("gateway.realtime")
 router = APIRouter(tags=["realtime"])
 REALTIME_SCOPE = "realtime"
 WORKER_CONNECT_TIMEOUT_S = 10.0
+# JSON control messages (flush, config with a prompt, ...) are small; audio goes in binary
+# frames (native) or base64 chunks (ElevenLabs), limited by realtime_max_chunk_bytes.
+MAX_CONTROL_FRAME_CHARS = 64 * 1024
 
 
 class Refused(Exception):
@@ -73,31 +84,17 @@ async def realtime_status(
 # -- authentication -------------------------------------------------------------------
 
 
-async def _authenticate(ws: WebSocket, services: Services) -> Principal:
-    header_key = (ws.headers.get("xi-api-key") or "").strip()
-    auth = ws.headers.get("authorization") or ""
-    if not header_key and auth[:7].lower() == "bearer ":
-        header_key = auth[7:].strip()
-    key = header_key or (ws.query_params.get("api_key") or "").strip()
-    token = (ws.query_params.get("token") or "").strip()
-    if key:
-        principal = await authenticate_key(services.sessionmaker, key)
-        if principal is None:
-            raise Refused(p.UNAUTHORIZED, "the API key is invalid, revoked or expired")
-    elif token:
-        try:
-            principal = await authenticate_token(services.redis, token, "realtime_scribe")
-        except ApiError as exc:
-            raise Refused(p.UNAUTHORIZED, exc.message) from None
-    else:
-        raise Refused(
-            p.UNAUTHORIZED,
-            "an API key is required: send 'xi-api-key: <key>' or 'Authorization: Bearer <key>', "
-            "or (browsers) the 'api_key' or single-use 'token' query parameter",
-        )
-    if not principal.allows(REALTIME_SCOPE):
-        raise Refused(p.FORBIDDEN, f"the API key lacks the {REALTIME_SCOPE!r} scope")
-    return principal
+RealtimeAuth = Annotated[WebSocketAuth, Depends(require_websocket_scope(REALTIME_SCOPE, token_type="realtime_scribe"))]
+
+
+def _principal(auth: WebSocketAuth) -> Principal:
+    """The authenticated principal, or the refusal (gateway.auth decided which)."""
+    if auth.error is not None:
+        if auth.error.status == 429:  # the tenant's request rate (gateway.ratelimit)
+            raise Refused(auth.error.code, auth.error.message, p.CLOSE_TRY_AGAIN)
+        raise Refused(p.UNAUTHORIZED if auth.error.status == 401 else p.FORBIDDEN, auth.error.message)
+    assert auth.principal is not None
+    return auth.principal
 
 
 def _check_model(name: str, settings: Settings) -> None:
@@ -122,6 +119,9 @@ def _check_model(name: str, settings: Settings) -> None:
 class NativeEdge:
     """The native protocol: frames pass through unchanged."""
 
+    protocol = "native"
+    enable_logging = True  # native clients opt out of retention with retain_audio=false
+
     def __init__(self, query: Mapping[str, str], settings: Settings) -> None:
         self.settings = settings
         try:
@@ -134,10 +134,15 @@ class NativeEdge:
         return p.error(code, message, fatal=True)
 
     def client_text(self, text: str) -> tuple[list[str | bytes], list[dict[str, Any]]]:
-        # The worker validates native control messages itself.
+        # The worker validates native control messages itself; only their size is checked here.
+        if len(text) > MAX_CONTROL_FRAME_CHARS:
+            return [], [p.error(p.INVALID_MESSAGE, f"control messages are at most {MAX_CONTROL_FRAME_CHARS} characters; dropped")]
         return [text], []
 
     def client_bytes(self, data: bytes) -> tuple[list[str | bytes], list[dict[str, Any]]]:
+        limit = self.settings.realtime_max_chunk_bytes
+        if len(data) > limit:  # refused here so an oversize frame never reaches the worker
+            return [], [p.error(p.CHUNK_TOO_LARGE, f"audio frame of {len(data)} bytes exceeds the {limit}-byte limit; dropped")]
         return [data], []
 
     def worker_message(self, msg: dict[str, Any]) -> list[dict[str, Any]]:
@@ -164,6 +169,8 @@ ELEVENLABS_ERRORS = {
     p.INVALID_MESSAGE: "input_error",
     p.INVALID_AUDIO: "input_error",
     p.CHUNK_TOO_LARGE: "chunk_size_exceeded",
+    ratelimit.RATE_LIMITED: "rate_limited",
+    ratelimit.TOO_MANY_SESSIONS: "rate_limited",
 }
 
 
@@ -191,7 +198,13 @@ def _number(value: str | None, name: str, default: float, low: float, high: floa
 
 
 class ElevenLabsEdge:
-    """ElevenLabs Scribe realtime <-> native (wire facts, section 2)."""
+    """ElevenLabs Scribe realtime <-> native (wire facts, section 2).
+
+    Extensions for hybrid mode: the client may send `{"message_type": "end"}` to end the
+    session and receive `{"message_type": "session_ended", "session_id": ...,
+    "enhancement_job_id": ...}` before the close (plain ElevenLabs clients just close)."""
+
+    protocol = "elevenlabs"
 
     def __init__(self, query: Mapping[str, str], settings: Settings) -> None:
         self.settings = settings
@@ -268,8 +281,13 @@ class ElevenLabsEdge:
         return self._input_error("binary frames are not part of this protocol; send input_audio_chunk JSON messages")
 
     def client_text(self, text: str) -> tuple[list[str | bytes], list[dict[str, Any]]]:
+        # A chunk's base64 audio is 4/3 of its bytes; anything beyond that plus room for the
+        # other fields is refused before it is parsed.
+        limit = self.settings.realtime_max_chunk_bytes * 4 // 3 + MAX_CONTROL_FRAME_CHARS
+        if len(text) > limit:
+            return self._input_error(f"message of {len(text)} characters exceeds the {limit}-character limit; dropped", p.CHUNK_TOO_LARGE)
         try:
-            msg = json.loads(text)
+            msg = safejson.loads(text)
         except json.JSONDecodeError as exc:
             return self._input_error(f"messages must be JSON: {exc.msg} at position {exc.pos}", p.INVALID_JSON)
         if not isinstance(msg, dict):
@@ -277,8 +295,10 @@ class ElevenLabsEdge:
         kind = msg.get("message_type") or ("input_audio_chunk" if "audio_base_64" in msg else None)
         if kind == "commit":
             return [json.dumps({"type": "flush"})], []
+        if kind == "end":
+            return [json.dumps({"type": "end"})], []
         if kind != "input_audio_chunk":
-            return self._input_error(f"unknown message_type {kind!r}; expected input_audio_chunk or commit")
+            return self._input_error(f"unknown message_type {kind!r}; expected input_audio_chunk, commit or end")
         forward: list[str | bytes] = []
         audio_b64 = msg.get("audio_base_64", "")
         if not isinstance(audio_b64, str):
@@ -348,7 +368,10 @@ class ElevenLabsEdge:
             return out
         if kind == p.ERROR:
             return [self.error(msg.get("code", "error"), msg.get("message", ""))]
-        return []  # VAD events, warnings and session stats have no ElevenLabs counterpart
+        if kind == p.SESSION_END:
+            hybrid_fields = {k: msg[k] for k in ("enhancement_job_id", "enhancement_error") if k in msg}
+            return [{"message_type": "session_ended", "session_id": msg["session_id"], **hybrid_fields}]
+        return []  # VAD events and warnings have no ElevenLabs counterpart
 
 
 # -- the proxy ------------------------------------------------------------------------
@@ -364,30 +387,48 @@ async def _refuse(ws: WebSocket, edge_error, refused: Refused) -> None:
         pass
 
 
-async def _serve(ws: WebSocket, edge_class: type[NativeEdge] | type[ElevenLabsEdge]) -> None:
+async def _serve(ws: WebSocket, auth: WebSocketAuth, edge_class: type[NativeEdge] | type[ElevenLabsEdge]) -> None:
     services: Services = ws.app.state.services
     settings = services.settings
     edge_error = edge_class.error
     try:
-        principal = await _authenticate(ws, services)
+        principal = _principal(auth)
         edge = edge_class(ws.query_params, settings)
         try:
             model = p.resolve_model(edge.params, settings)
         except p.UnknownRealtimeModel as exc:
             raise Refused(p.INVALID_REQUEST, str(exc)) from None
         _check_model(model, settings)
+        try:
+            options = hybrid.parse(
+                ws.query_params, settings=settings, principal=principal, model=model,
+                language=edge.params.language, logging_enabled=edge.enable_logging,
+            )  # fmt: skip
+        except hybrid.InvalidHybridOption as exc:
+            raise Refused(p.INVALID_REQUEST, str(exc)) from None
     except Refused as refused:
         await _refuse(ws, edge_error, refused)
         return
     registry = _registry(services)
-    session_id = uuid.uuid4().hex
+    session_uuid = uuid.uuid4()
+    session_id = str(session_uuid)  # the session.begin id is the REST id
+    try:
+        slot = await ratelimit.acquire_session(services, principal.tenant_id, session_id)
+    except ratelimit.RateLimited as exc:
+        await _refuse(ws, edge_error, Refused(exc.code, exc.message, p.CLOSE_TRY_AGAIN))
+        return
+    except RedisError as exc:  # fail open, like the request limit; allocation reports Redis trouble
+        log.warning("rate_limit_unavailable", error=f"{type(exc).__name__}: {exc}")
+        slot = None
     try:
         allocation = await registry.allocate(model, session_id)
     except RedisError as exc:
         log.warning("realtime_registry_unavailable", error=f"{type(exc).__name__}: {exc}")
+        await ratelimit.release_session(services.redis, slot)
         await _refuse(ws, edge_error, Refused(p.NO_CAPACITY, "the realtime worker registry is unavailable; retry shortly", p.CLOSE_TRY_AGAIN))
         return
     if isinstance(allocation, NoCapacity):
+        await ratelimit.release_session(services.redis, slot)
         if allocation.workers == 0:
             refused = Refused(p.MODEL_UNAVAILABLE if allocation.model != settings.default_model else p.NO_CAPACITY, allocation.message, p.CLOSE_TRY_AGAIN)
         else:
@@ -396,8 +437,21 @@ async def _serve(ws: WebSocket, edge_class: type[NativeEdge] | type[ElevenLabsEd
         return
     log.info("realtime_session_allocated", session_id=session_id, worker=allocation.worker_id, model=model, key_id=str(principal.key_id))
     renewer = asyncio.create_task(_renew(registry, allocation, settings.realtime_lease_ttl_s / 3))
+    slot_renewer = asyncio.create_task(ratelimit.keep_session(services.redis, slot, settings.realtime_lease_ttl_s / 3))
+    record: SessionRecord | None = None
+    outcome: tuple[RealtimeSessionStatus, str | None] = (RealtimeSessionStatus.failed, "the session ended before it started")
     try:
-        query = urlencode({**edge.params.model_copy(update={"model": model, "variant": None}).query(), "session_id": session_id})
+        params = edge.params.model_copy(update={"model": model, "variant": None, "record": options.retain_audio})
+        try:
+            record = await SessionRecord.create(
+                services, principal, session_uuid, protocol=edge.protocol, model=model,
+                params=params, worker_id=allocation.worker_id, options=options,
+            )  # fmt: skip
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("realtime_session_row_failed", error=f"{type(exc).__name__}: {exc}")
+            await _refuse(ws, edge_error, Refused(p.NO_CAPACITY, "the session history database is unavailable; retry shortly", p.CLOSE_TRY_AGAIN))
+            return
+        query = urlencode({**params.query(), "session_id": session_id})
         try:
             upstream = await websockets.connect(
                 f"{allocation.url}/session?{query}",
@@ -406,13 +460,21 @@ async def _serve(ws: WebSocket, edge_class: type[NativeEdge] | type[ElevenLabsEd
             )
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             log.warning("realtime_worker_unreachable", worker=allocation.worker_id, error=f"{type(exc).__name__}: {exc}")
+            outcome = (RealtimeSessionStatus.failed, "the realtime worker could not be reached")
             await _refuse(ws, edge_error, Refused(p.WORKER_LOST, "the realtime worker could not be reached; retry", p.CLOSE_TRY_AGAIN))
             return
         async with upstream:
             await ws.accept()
-            await _proxy(ws, upstream, edge, allocation)
+            outcome = await _proxy(ws, upstream, edge, allocation, record, settings)
     finally:
         renewer.cancel()
+        slot_renewer.cancel()
+        await ratelimit.release_session(services.redis, slot)
+        if record is not None:
+            try:
+                await record.finish(*outcome)
+            except Exception:  # the session is over either way; the row stays `active`
+                log.warning("realtime_session_finish_failed", session_id=session_id, exc_info=True)
         try:
             await registry.release(allocation)
             log.info("realtime_session_released", session_id=session_id, worker=allocation.worker_id)
@@ -430,7 +492,22 @@ async def _renew(registry: Registry, allocation: Allocation, every_s: float) -> 
             log.warning("realtime_lease_renew_failed", error=f"{type(exc).__name__}: {exc}")
 
 
-async def _proxy(ws: WebSocket, upstream, edge: NativeEdge | ElevenLabsEdge, allocation: Allocation) -> None:
+async def _proxy(
+    ws: WebSocket, upstream, edge: NativeEdge | ElevenLabsEdge, allocation: Allocation, record: SessionRecord, settings: Settings
+) -> tuple[RealtimeSessionStatus, str | None]:
+    """Relay frames both ways until the session ends; returns how it ended."""
+    client_gone = False
+
+    async def deliver(messages: list[dict[str, Any]]) -> None:
+        nonlocal client_gone
+        if client_gone:
+            return
+        try:
+            for msg in messages:
+                await ws.send_json(msg)
+        except Exception:  # the client went away mid-send; the worker's side carries on
+            client_gone = True
+
     async def client_to_worker() -> None:
         while True:
             event = await ws.receive()
@@ -442,61 +519,90 @@ async def _proxy(ws: WebSocket, upstream, edge: NativeEdge | ElevenLabsEdge, all
                 forward, replies = edge.client_text(event.get("text") or "")
             for frame in forward:
                 await upstream.send(frame)
-            for reply in replies:
-                await ws.send_json(reply)
+            await deliver(replies)
 
-    async def worker_to_client() -> tuple[int, str]:
+    async def worker_to_client() -> tuple[int, str] | None:
+        """The worker's close code and reason; None when it died without closing."""
         try:
             async for raw in upstream:
-                for msg in edge.worker_message(json.loads(raw)):
-                    await ws.send_json(msg)
+                msg = json.loads(raw)
+                record.observe(msg)
+                if msg.get("type") == p.SESSION_END:
+                    # The worker stored the whole recording before saying so: enhance it
+                    # now, so the client's session-end message carries the job id.
+                    msg.update(await record.enhance())
+                await deliver(edge.worker_message(msg))
         except ConnectionClosed:
             pass
         if upstream.close_code is not None and upstream.protocol.close_rcvd is not None:
             return upstream.close_code, upstream.close_reason or ""
-        # No close frame: the worker died under the session.
-        log.warning("realtime_worker_lost", session_id=allocation.session_id, worker=allocation.worker_id)
-        await ws.send_json(edge.error(p.WORKER_LOST, "the realtime worker serving this session stopped unexpectedly; reconnect to start a new session"))
-        return p.CLOSE_INTERNAL, p.WORKER_LOST
+        return None
 
     up = asyncio.create_task(client_to_worker())
     down = asyncio.create_task(worker_to_client())
     try:
         done, _ = await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
-        if up in done and isinstance(up.exception(), ConnectionClosed):
-            # The worker's side closed while a frame was on its way: `down` tells why.
-            await asyncio.wait({down}, timeout=10)
-            if down.done():
-                done = {down}
-        if down in done and down.exception() is None:
-            code, reason = down.result()
-            if ws.client_state == WebSocketState.CONNECTED:
-                await ws.close(code, reason)
-        elif up in done:
+        if up in done:
             exc = up.exception()
             if exc is not None and not isinstance(exc, (WebSocketDisconnect, ConnectionClosed)):
                 log.warning("realtime_proxy_error", error=f"{type(exc).__name__}: {exc}")
-            # The client left (or the worker refused a frame): end the worker's session too.
+            if not isinstance(exc, ConnectionClosed):
+                # The client left: let the worker finish the audio it has, so the last
+                # finals and the recording are stored (and enhanced) as on a clean end.
+                client_gone = True
+                try:
+                    await upstream.send(json.dumps({"type": "end"}))
+                except ConnectionClosed:
+                    pass
+            # Otherwise the worker's side closed while a frame was on its way: `down` says why.
+            await asyncio.wait({down}, timeout=settings.realtime_end_timeout_s)
+        if not down.done():
             await upstream.close()
-    except (WebSocketDisconnect, ConnectionClosed, RuntimeError):
-        pass
+            return RealtimeSessionStatus.failed, f"the realtime worker did not finish the session within {settings.realtime_end_timeout_s:g} s"
+        closed = down.result()
+        if closed is None:
+            # No close frame: the worker died under the session. Its recording holds what
+            # it stored up to then; hybrid mode enhances that partial recording.
+            log.warning("realtime_worker_lost", session_id=allocation.session_id, worker=allocation.worker_id)
+            message = "the realtime worker serving this session stopped unexpectedly; reconnect to start a new session"
+            fields = await record.enhance()
+            await deliver([{**edge.error(p.WORKER_LOST, message), **fields}])
+            await _close(ws, p.CLOSE_INTERNAL, p.WORKER_LOST, client_gone)
+            return RealtimeSessionStatus.interrupted, f"{p.WORKER_LOST}: {message}"
+        code, reason = closed
+        await _close(ws, code, reason, client_gone)
+        if code == p.CLOSE_GOING_AWAY:  # the worker shut down under the session
+            await record.enhance()
+            return RealtimeSessionStatus.interrupted, record.error
+        if record.end is not None or (code == p.CLOSE_NORMAL and record.error is None):
+            return RealtimeSessionStatus.completed, None
+        return RealtimeSessionStatus.failed, record.error or f"the worker closed the session ({code} {reason})"
     finally:
         up.cancel()
         down.cancel()
         await asyncio.gather(up, down, return_exceptions=True)
 
 
+async def _close(ws: WebSocket, code: int, reason: str, client_gone: bool) -> None:
+    if client_gone or ws.client_state != WebSocketState.CONNECTED:
+        return
+    try:
+        await ws.close(code, reason)
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+
+
 @router.websocket("/v1/audio/transcriptions/stream")
-async def native_stream(ws: WebSocket) -> None:
-    await _serve(ws, NativeEdge)
+async def native_stream(ws: WebSocket, auth: RealtimeAuth) -> None:
+    await _serve(ws, auth, NativeEdge)
 
 
 @router.websocket("/v1/speech-to-text/realtime")
-async def elevenlabs_realtime(ws: WebSocket) -> None:
-    await _serve(ws, ElevenLabsEdge)
+async def elevenlabs_realtime(ws: WebSocket, auth: RealtimeAuth) -> None:
+    await _serve(ws, auth, ElevenLabsEdge)
 
 
 @router.websocket("/v1/speech-to-text/realtime-beta")
-async def elevenlabs_realtime_beta(ws: WebSocket) -> None:
+async def elevenlabs_realtime_beta(ws: WebSocket, auth: RealtimeAuth) -> None:
     """The path Python SDKs before v2.22.1 use."""
-    await _serve(ws, ElevenLabsEdge)
+    await _serve(ws, auth, ElevenLabsEdge)

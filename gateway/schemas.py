@@ -43,6 +43,8 @@ class JobSummary(BaseModel):
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    # Hybrid mode: the realtime session whose recording this job enhances.
+    source_session_id: uuid.UUID | None = None
 
 
 class JobDetail(JobSummary):

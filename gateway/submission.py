@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from gateway import ratelimit
 from gateway.auth import Principal
 from gateway.errors import ApiError
 from gateway.metrics import JOBS_SUBMITTED, UPLOAD_BYTES
@@ -169,13 +170,20 @@ async def probe_upload(upload: Upload, settings: Settings) -> AudioInfo:
     return info
 
 
-async def submit_job(services: Services, principal: Principal, upload: Upload, options: JobOptions) -> Job:
-    """Store the upload and create a pending job; returns the committed row."""
+async def submit_job(
+    services: Services, principal: Principal, upload: Upload, options: JobOptions, *, source_session_id: uuid.UUID | None = None
+) -> Job:
+    """Store the upload and create a pending job; returns the committed row.
+    `source_session_id`: the realtime session whose recording this is (hybrid mode)."""
     info = await probe_upload(upload, services.settings)
     if options.speaker_detection == "per_channel" and info.channels < 2:
         raise ApiError(
             400, "invalid_parameter", "speaker_detection=per_channel needs audio with at least two channels; this file is mono"
         )
+
+    # Validation is done: only now may the tenant's concurrent-jobs limit refuse (429), and
+    # before the upload is stored. `claim_job_slot` below is the exact check.
+    await ratelimit.check_job_slot(services, principal.tenant_id)
 
     job_id = uuid.uuid4()
     audio_key = f"jobs/{job_id}/audio/original{file_extension(upload.filename)}"
@@ -196,9 +204,11 @@ async def submit_job(services: Services, principal: Principal, upload: Upload, o
         audio_duration=info.duration,
         audio_channels=info.channels,
         audio_sample_rate=info.sample_rate,
+        source_session_id=source_session_id,
     )
     try:
         async with services.sessionmaker() as db:
+            await ratelimit.claim_job_slot(db, services.settings, principal.tenant_id)
             db.add(job)
             await db.flush()
             await db.refresh(job)  # load server defaults (created_at)

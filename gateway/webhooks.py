@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import structlog
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway import audit
 from gateway.auth import Principal, require_scope
 from gateway.errors import ApiError
 from gateway.schemas import ErrorResponse
@@ -156,7 +157,7 @@ async def _load(db: AsyncSession, principal: Principal, webhook_id: str, *, for_
 
 
 @router.post("", status_code=201, response_model=WebhookWithSecret)
-async def create_webhook(body: WebhookCreate, principal: Admin, services: ServicesDep) -> WebhookWithSecret:
+async def create_webhook(body: WebhookCreate, request: Request, principal: Admin, services: ServicesDep) -> WebhookWithSecret:
     """Register an endpoint. The response carries its signing secret: store it now."""
     url = await _checked_url(body.url, services.settings.allow_private_urls)
     async with services.sessionmaker() as db, db.begin():
@@ -176,6 +177,7 @@ async def create_webhook(body: WebhookCreate, principal: Admin, services: Servic
         db.add(endpoint)
         await db.flush()
         await db.refresh(endpoint)
+        audit.add(db, audit.WEBHOOK_CREATED, conn=request, principal=principal, resource_type="webhook", resource_id=endpoint.id)
     log.info("webhook_created", webhook_id=str(endpoint.id))
     return _with_secret(endpoint)
 
@@ -222,22 +224,24 @@ async def update_webhook(webhook_id: str, body: WebhookUpdate, principal: Admin,
 
 
 @router.delete("/{webhook_id}", status_code=204, response_class=Response)
-async def delete_webhook(webhook_id: str, principal: Admin, services: ServicesDep) -> Response:
+async def delete_webhook(webhook_id: str, request: Request, principal: Admin, services: ServicesDep) -> Response:
     """Remove the endpoint with its pending deliveries and history."""
     async with services.sessionmaker() as db, db.begin():
         endpoint = await _load(db, principal, webhook_id, for_update=True)
         await db.delete(endpoint)
+        audit.add(db, audit.WEBHOOK_DELETED, conn=request, principal=principal, resource_type="webhook", resource_id=endpoint.id)
     log.info("webhook_deleted", webhook_id=webhook_id)
     return Response(status_code=204)
 
 
 @router.post("/{webhook_id}/rotate-secret", response_model=WebhookWithSecret)
-async def rotate_secret(webhook_id: str, principal: Admin, services: ServicesDep) -> WebhookWithSecret:
+async def rotate_secret(webhook_id: str, request: Request, principal: Admin, services: ServicesDep) -> WebhookWithSecret:
     """Replace the signing secret. Attempts from now on, retries included, use the new one."""
     async with services.sessionmaker() as db, db.begin():
         endpoint = await _load(db, principal, webhook_id, for_update=True)
         endpoint.secret = generate_secret()
         endpoint.updated_at = datetime.now(UTC)
+        audit.add(db, audit.WEBHOOK_SECRET_ROTATED, conn=request, principal=principal, resource_type="webhook", resource_id=endpoint.id)
     log.info("webhook_secret_rotated", webhook_id=webhook_id)
     return _with_secret(endpoint)
 

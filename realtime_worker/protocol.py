@@ -78,6 +78,8 @@ class SessionParams(BaseModel):
     max_utterance_s: float = Field(90.0, ge=5.0, le=600.0)
     prompt: str | None = Field(None, max_length=1_000)
     session_id: str | None = Field(None, max_length=64)
+    # Record the session's audio and finals into object storage (the gateway decides).
+    record: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> SessionParams:

@@ -24,10 +24,12 @@ from websockets.http11 import Request, Response
 from realtime_worker import protocol as p
 from realtime_worker import vad
 from realtime_worker.asr import DecodeQueue, load_backend
+from realtime_worker.recording import Recorder
 from realtime_worker.session import Session, run
 from session_router.registry import Registry
 from shared import streams
 from shared.settings import Settings
+from shared.storage import ObjectStore, make_store
 
 log = structlog.get_logger("realtime-worker")
 SHUTDOWN_GRACE_S = 10.0
@@ -46,6 +48,7 @@ class Worker:
         self.sessions: dict[str, Session] = {}
         self.status = "starting"
         self.registry: Registry | None = None
+        self.store: ObjectStore | None = None
 
     def load(self) -> None:
         """Load every model (raises BackendUnavailable with an actionable message)."""
@@ -59,6 +62,7 @@ class Worker:
         for queue in self.queues.values():
             queue.start()
         redis = streams.connect(self.settings.redis_url)
+        self.store = await asyncio.to_thread(make_store, self.settings)
         self.registry = Registry(redis, lease_ms=int(self.settings.realtime_lease_ttl_s * 1000))
         max_size = max(4 * self.settings.realtime_max_chunk_bytes, 1 << 20)
         async with serve(self._handle, self.host, self.port, process_request=self._http, max_size=max_size) as server:
@@ -138,11 +142,17 @@ class Worker:
         async def send(msg: dict) -> None:
             await ws.send(json.dumps(msg))
 
-        session = Session(session_id, params, self.queues[model], self.settings, send)
+        recorder = None
+        if params.record:
+            assert self.store is not None
+            recorder = Recorder(self.store, session_id, chunk_seconds=self.settings.realtime_recording_chunk_s)
+        session = Session(session_id, params, self.queues[model], self.settings, send, recorder)
         self.sessions[session_id] = session
-        log.info("session_started", session_id=session_id, model=model, sessions=len(self.sessions))
+        log.info("session_started", session_id=session_id, model=model, sessions=len(self.sessions), record=params.record)
         try:
             await run(session, ws)
         finally:
+            if recorder is not None:
+                await recorder.close()  # the client left or the session failed: keep what arrived
             del self.sessions[session_id]
             log.info("session_ended", session_id=session_id, **session.stats.as_dict())

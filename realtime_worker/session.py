@@ -29,7 +29,9 @@ from websockets.exceptions import ConnectionClosed
 from realtime_worker import protocol as p
 from realtime_worker.asr import FINAL, PARTIAL, SAMPLE_RATE, Decoded, DecodeQueue
 from realtime_worker.audio import AudioDecoder, InvalidAudio
+from realtime_worker.recording import Recorder
 from realtime_worker.vad import FRAME, StreamingVad
+from shared import safejson
 from shared.settings import Settings
 
 PRE_PAD_S = 0.3  # audio kept before the first speech frame
@@ -88,8 +90,10 @@ class Session:
         queue: DecodeQueue,
         settings: Settings,
         send: Callable[[dict[str, Any]], Awaitable[None]],
+        recorder: Recorder | None = None,
     ) -> None:
         self.id = session_id
+        self.recorder = recorder
         self.params = params
         self.queue = queue
         self.settings = settings
@@ -160,6 +164,9 @@ class Session:
         except InvalidAudio as exc:
             await self._soft_error(p.INVALID_AUDIO, f"{exc}; dropped")
             return
+        if self.recorder is not None:
+            # Recorded as received, not as processed: a crash keeps what was sent.
+            self.recorder.append(samples)
         duration = self.audio.duration(data)
         self.received_s += duration
         self.inbox.put_nowait(("audio", (samples, duration), now))
@@ -181,7 +188,7 @@ class Session:
     async def _on_text(self, frame: str, now: float) -> bool:
         """Handle a control message; True when the client ended the session."""
         try:
-            msg = json.loads(frame)
+            msg = safejson.loads(frame)
         except json.JSONDecodeError as exc:
             await self._soft_error(p.INVALID_JSON, f"text frames must be JSON: {exc.msg} at position {exc.pos}")
             return False
@@ -229,7 +236,11 @@ class Session:
             elif kind == "end":
                 if self.seg_start is not None or self.pending:
                     await self._commit("end", at)
-                await self.send(p.message(p.SESSION_END, session_id=self.id, stats=self.stats.as_dict()))
+                end = p.message(p.SESSION_END, session_id=self.id, stats=self.stats.as_dict())
+                if self.recorder is not None:
+                    # Stored before the client hears the end: the recording is then whole.
+                    end["recording"] = await self.recorder.close()
+                await self.send(end)
                 return
 
     def _configure(self, update: p.ConfigUpdate) -> None:
@@ -364,6 +375,8 @@ class Session:
         if self.params.word_timestamps:
             msg["words"] = [w for piece in pieces for w in piece.words]
         self.utterance_id += 1
+        if self.recorder is not None:
+            self.recorder.add_final(msg)
         await self.send(msg)
 
     def _maybe_partial(self) -> None:

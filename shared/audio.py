@@ -34,6 +34,11 @@ def _open(path: Path):
     if not container.streams.audio:
         container.close()
         raise AudioError("the file contains no audio stream")
+    # A stream whose codec FFmpeg has no decoder for (e.g. a WAV with an unknown format
+    # tag or 0 bits per sample) has no codec context at all.
+    if container.streams.audio[0].codec_context is None:
+        container.close()
+        raise AudioError("the audio stream's codec is not supported")
     return container
 
 
@@ -91,7 +96,8 @@ def decode(path: Path, *, target_rate: int = TARGET_RATE) -> tuple[np.ndarray, i
 
         def feed(frames, last: bool = False) -> None:
             for f in frames:
-                pcm = f.to_ndarray().reshape(-1, channels)
+                # Float codecs can carry NaN/inf, which would poison every model downstream.
+                pcm = np.nan_to_num(f.to_ndarray().reshape(-1, channels), nan=0.0, posinf=1.0, neginf=-1.0)
                 chunks.append(resampler.resample_chunk(pcm))
             if last:
                 chunks.append(resampler.resample_chunk(np.zeros((0, channels), dtype=np.float32), last=True))

@@ -35,7 +35,7 @@ def migrate(database_url: str) -> None:
     ini = Path(__file__).resolve().parent.parent / "migrations" / "alembic.ini"
     cfg = Config(str(ini))
     cfg.attributes["database_url"] = database_url
-    command.upgrade(cfg, "heads")  # independent branches may coexist until merged
+    command.upgrade(cfg, "head")
 
 
 async def seed_admin_key(configured_key: str | None) -> str | None:

@@ -105,6 +105,10 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Hybrid mode: the realtime session whose recording this job enhances.
+    source_session_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("realtime_sessions.id", ondelete="SET NULL", use_alter=True), index=True
+    )
 
 
 class Task(Base):
@@ -131,6 +135,42 @@ class Task(Base):
     queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RealtimeSessionStatus(str, enum.Enum):
+    active = "active"
+    completed = "completed"  # ended by the client (end message or close)
+    interrupted = "interrupted"  # the worker died or shut down under it
+    failed = "failed"  # ended by an error (transcriber failure, lag, idle timeout)
+
+
+class RealtimeSession(Base):
+    """One realtime session, written by the gateway: created at allocation, finished when
+    the session ends on any path. The audio and finals live in object storage under
+    `sessions/{id}/` (see realtime_worker.recording) unless the client opted out."""
+
+    __tablename__ = "realtime_sessions"
+    __table_args__ = (Index("ix_realtime_sessions_tenant_started", "tenant_id", "started_at", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=_uuid)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default=RealtimeSessionStatus.active.value, index=True)
+    protocol: Mapped[str] = mapped_column(String(16))  # native | elevenlabs
+    model: Mapped[str] = mapped_column(String(200))
+    parameters: Mapped[dict] = mapped_column(JSONB, default=dict)  # the session's native parameters
+    retain_audio: Mapped[bool] = mapped_column(Boolean)
+    # Hybrid mode: the batch options chosen at connect time (None: no enhancement).
+    enhancement: Mapped[dict | None] = mapped_column(JSONB)
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    audio_duration: Mapped[float | None] = mapped_column(Float)
+    recording_bytes: Mapped[int | None] = mapped_column(BigInteger)  # PCM bytes stored
+    segment_count: Mapped[int] = mapped_column(Integer, default=0)
+    word_count: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    enhancement_job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    enhancement_error: Mapped[str | None] = mapped_column(Text)
 
 
 class WebhookEndpoint(Base):
@@ -191,6 +231,30 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     response_body: Mapped[str | None] = mapped_column(Text)  # the first bytes, for debugging receivers
+
+
+class AuditEvent(Base):
+    """One security-relevant action. Append-only: a trigger (migration 0006) refuses UPDATE,
+    DELETE and TRUNCATE. No foreign keys, so the record outlives the tenant, key or job it
+    names. Never holds a secret: keys and tokens appear by id and prefix only."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_tenant_id", "tenant_id", "id"),
+        Index("ix_audit_events_action_id", "action", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)  # also the cursor
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    action: Mapped[str] = mapped_column(String(64))  # e.g. key.created, auth.failed, job.deleted
+    outcome: Mapped[str] = mapped_column(String(16), default="success")  # success | failure
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))  # whose resource or key
+    actor_key_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))  # the key that acted
+    resource_type: Mapped[str | None] = mapped_column(String(32))
+    resource_id: Mapped[str | None] = mapped_column(String(200))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict] = mapped_column(JSONB, default=dict, server_default="{}")
 
 
 def async_url(url: str) -> str:

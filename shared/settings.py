@@ -62,6 +62,19 @@ class Settings(BaseSettings):
     engine_max_deliveries: int = 3
     engine_block_ms: int = 2_000
 
+    # Per-tenant limits (gateway/ratelimit.py); 0 means unlimited. Requests are counted in
+    # fixed windows of `rate_limit_window_s`; `rate_limit_overrides` sets a tenant's own:
+    # {"<tenant id>": {"requests": 100, "window_s": 60, "jobs": 5, "sessions": 2}}.
+    rate_limit_requests: int = 1200
+    rate_limit_window_s: int = 60
+    rate_limit_concurrent_jobs: int = 100
+    rate_limit_concurrent_sessions: int = 20
+    rate_limit_overrides: dict[str, dict[str, int]] = Field(default_factory=dict)
+    # Sizes of everything but uploads (gateway/limits.py): JSON and other non-multipart
+    # bodies, and query strings. Uploads are bounded by max_upload_bytes.
+    max_request_body_bytes: int = 1024 * 1024
+    max_query_bytes: int = 8 * 1024
+
     # Webhooks. Private, loopback and link-local targets are refused unless allowed: a
     # webhook URL must not become a way to reach the server's own network.
     allow_private_urls: bool = False
@@ -95,6 +108,15 @@ class Settings(BaseSettings):
     realtime_lag_max_s: float = 20.0
     realtime_max_chunk_bytes: int = 1024 * 1024
     realtime_max_utterance_s: float = 90.0
+    # Session history and hybrid mode. Unless a client asks for no retention
+    # (`retain_audio=false`, ElevenLabs `enable_logging=false`) or this default is off, a
+    # session's audio (16 kHz PCM16) and finals are stored as it runs, in chunk objects of
+    # this many seconds: a worker that dies loses at most one chunk.
+    realtime_retain_audio: bool = True
+    realtime_recording_chunk_s: float = 1.0
+    # How long the gateway lets a worker finish a session whose client left (to store the
+    # last finals and the recording) before it gives up on it.
+    realtime_end_timeout_s: float = 30.0
 
     # Speaker detection. `stage_engines` picks the default engine per stage, e.g.
     # {"diarize": "pyannote-4.0"} or {"transcribe": "whisperx-full"} for the integrated

@@ -1,8 +1,8 @@
 """Webhook pieces used by both the gateway and the orchestrator.
 
-- URL validation: http(s) only, and no private/loopback/link-local/multicast/reserved
-  targets unless `allow_private_urls` — checked on every resolved address, at
-  registration and again before each delivery (DNS can change).
+- URL validation (`shared.urls`, re-exported here): http(s) only, and no
+  private/loopback/link-local/multicast/reserved targets unless `allow_private_urls` —
+  checked on every resolved address, at registration and again before each delivery.
 - Secrets and signatures: Standard Webhooks (`webhook-id`, `webhook-timestamp`,
   `webhook-signature`, via the `standardwebhooks` library) for native deliveries, and
   `ElevenLabs-Signature: t=<ts>,v0=<hex hmac>` for ElevenLabs-style ones.
@@ -11,121 +11,29 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import secrets
-import socket
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook
 
 from shared.db import Job, JobStatus, WebhookDelivery, WebhookEndpoint
+# Re-exported: the gateway and orchestrator import the URL guard from here.
+from shared.urls import Target, UrlRefused, UrlUnresolvable, check_url, parse_url, resolve  # noqa: F401
 
 EVENTS = ("job.completed", "job.failed", "job.cancelled")
 SECRET_PREFIX = "whsec_"
 NATIVE = "native"
 ELEVENLABS = "elevenlabs"
 ELEVENLABS_EVENT = "speech_to_text_transcription"
-DNS_TIMEOUT_S = 5.0  # registration resolves in the request path: never hang it on slow DNS
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-# --- URL validation -----------------------------------------------------------------
-
-
-class UrlRefused(ValueError):
-    """The URL is not one we deliver to. The message says why, for users."""
-
-
-class UrlUnresolvable(ValueError):
-    """The hostname did not resolve (possibly a transient DNS failure)."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """A checked URL and the address it resolved to; deliveries connect to that address
-    so a DNS answer that changes between check and connect cannot redirect them."""
-
-    url: httpx.URL
-    address: IPAddress
-
-    def pinned_url(self) -> httpx.URL:
-        return self.url.copy_with(host=str(self.address))
-
-
-def _refused_reason(address: IPAddress) -> str | None:
-    mapped = getattr(address, "ipv4_mapped", None)
-    if mapped is not None:
-        address = mapped
-    for attribute in ("is_loopback", "is_private", "is_link_local", "is_multicast", "is_reserved", "is_unspecified"):
-        if getattr(address, attribute):
-            return attribute.removeprefix("is_").replace("_", "-")
-    if not address.is_global:  # e.g. 100.64.0.0/10, shared carrier-grade NAT space
-        return "non-global"
-    return None
-
-
-def parse_url(url: str) -> httpx.URL:
-    """Syntax only: an absolute http(s) URL with a host and no credentials."""
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise UrlRefused(f"not a valid URL: {exc}") from exc
-    if parsed.scheme not in ("http", "https"):
-        raise UrlRefused(f"the URL scheme must be http or https, not {parsed.scheme or 'missing'!r}")
-    if not parsed.host:
-        raise UrlRefused("the URL has no host")
-    if parsed.userinfo:
-        raise UrlRefused("the URL must not contain credentials; authenticate with the signature instead")
-    return parsed
-
-
-async def resolve(host: str, port: int) -> list[IPAddress]:
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
-    try:
-        infos = await asyncio.wait_for(
-            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), DNS_TIMEOUT_S
-        )
-    except (socket.gaierror, UnicodeError) as exc:
-        raise UrlUnresolvable(f"the host {host!r} does not resolve: {exc}") from exc
-    except TimeoutError as exc:
-        raise UrlUnresolvable(f"resolving the host {host!r} timed out after {DNS_TIMEOUT_S:.0f} s") from exc
-    # Drop an IPv6 zone id ("fe80::1%eth0"); the address itself is what is checked.
-    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
-    if not addresses:
-        raise UrlUnresolvable(f"the host {host!r} has no addresses")
-    return list(dict.fromkeys(addresses))
-
-
-async def check_url(url: str, *, allow_private: bool) -> Target:
-    """The URL's target if we may deliver to it; raises UrlRefused or UrlUnresolvable."""
-    parsed = parse_url(url)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    addresses = await resolve(parsed.host, port)
-    if not allow_private:
-        for address in addresses:  # every address: the client could connect to any of them
-            reason = _refused_reason(address)
-            if reason is not None:
-                raise UrlRefused(
-                    f"{parsed.host} resolves to {address}, a {reason} address; webhook URLs must be public "
-                    "(set DALSTON_ALLOW_PRIVATE_URLS=true to allow private targets)"
-                )
-    return Target(parsed, addresses[0])
 
 
 # --- secrets and signatures ---------------------------------------------------------

@@ -1,20 +1,17 @@
 """Getting the audio of a request that is not a plain upload.
 
 - `fetch_url`: `cloud_storage_url`/`source_url` media, streamed over HTTP(S) to a temp
-  file under the upload size limit. Hosts that resolve to private, loopback, link-local or
-  otherwise special addresses are refused unless `allow_private_urls` is set, so a URL
-  cannot make the server reach its own network; redirects are followed by hand so every
-  hop is checked.
+  file under the upload size limit, through the shared SSRF guard (`shared.urls`): hosts
+  that resolve to private, loopback, link-local or otherwise special addresses are refused
+  unless `allow_private_urls` is set, each request connects to the address that was
+  checked, and redirects are followed by hand so every hop is checked.
 - `wrap_pcm`: `file_format=pcm_s16le_16` bodies (raw 16 kHz mono 16-bit PCM, no
   container) get a WAV header, so probing and decoding treat them like any other file.
 """
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import os
-import socket
 import wave
 from pathlib import Path
 from urllib.parse import unquote
@@ -23,6 +20,7 @@ import httpx
 
 from gateway.errors import ApiError
 from gateway.uploads import Upload, too_large
+from shared import urls
 
 MAX_REDIRECTS = 5
 PCM_RATE = 16_000
@@ -34,38 +32,16 @@ def _unreachable(message: str) -> ApiError:
     return ApiError(400, "source_url_unreachable", message)
 
 
-def _special(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-    )
-
-
-async def check_url(url: httpx.URL, *, allow_private: bool) -> None:
-    """Refuse non-HTTP(S) URLs and, unless allowed, hosts with a private or special address."""
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ApiError(400, "invalid_parameter", f"the media URL must be an http(s) URL, not {str(url)[:200]!r}")
-    if allow_private:
-        return
+async def check_url(url: httpx.URL, *, allow_private: bool) -> urls.Target:
+    """The shared SSRF guard (`shared.urls`), with this API's error codes."""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(url.host, url.port or (443 if url.scheme == "https" else 80), type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise _unreachable(f"cannot resolve the media URL's host {url.host!r}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if _special(address):
-            raise ApiError(
-                400,
-                "source_url_refused",
-                f"the media URL's host {url.host!r} resolves to a private or reserved address; "
-                "fetching such URLs is disabled (DALSTON_ALLOW_PRIVATE_URLS)",
-            )
+        return await urls.check_url(url, allow_private=allow_private, what="media URLs", allow_credentials=True)
+    except urls.UrlInvalid as exc:
+        raise ApiError(400, "invalid_parameter", f"the media URL is not usable: {exc}") from exc
+    except urls.UrlRefused as exc:
+        raise ApiError(400, "source_url_refused", f"the media URL is refused: {exc}") from exc
+    except urls.UrlUnresolvable as exc:
+        raise _unreachable(f"the media URL cannot be fetched: {exc}") from exc
 
 
 def _filename(url: httpx.URL) -> str | None:
@@ -83,8 +59,11 @@ async def fetch_url(url: str, directory: Path, *, max_bytes: int, timeout: float
     try:
         async with httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)), follow_redirects=False) as client:
             for _ in range(MAX_REDIRECTS + 1):
-                await check_url(current, allow_private=allow_private)
-                async with client.stream("GET", current) as response:
+                target = await check_url(current, allow_private=allow_private)
+                # Connect to the address that was checked, so DNS cannot change under us.
+                pinned = target.pinned_url()
+                headers, extensions = target.request_headers(), target.request_extensions()
+                async with client.stream("GET", pinned, headers=headers, extensions=extensions) as response:
                     if response.is_redirect and "location" in response.headers:
                         current = current.join(response.headers["location"])
                         continue

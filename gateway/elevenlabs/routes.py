@@ -17,8 +17,10 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import func, select
 
-from gateway.auth import TOKEN_TYPES, Principal, authenticate, issue_token, require_scope
+from gateway import audit
+from gateway.auth import TOKEN_TYPES, TOKEN_TTL_SECONDS, Principal, issue_token, require_scope
 from gateway.elevenlabs.errors import ElevenLabsRoute, invalid
 from gateway.elevenlabs.media import fetch_url, wrap_pcm
 from gateway.elevenlabs.request import ConvertRequest, parse_convert
@@ -29,8 +31,9 @@ from gateway.services import Services, ServicesDep
 from gateway.submission import probe_upload, submit_job, validate_options
 from gateway.uploads import Upload, receive_upload
 from gateway.waiting import JobVanished, wait_for_job
-from shared.db import Job, JobStatus
+from shared.db import Job, JobStatus, WebhookEndpoint
 from shared.formats.elevenlabs import ResponseOptions, to_response
+from shared.webhooks import find_endpoint
 
 log = structlog.get_logger("gateway.elevenlabs")
 
@@ -98,11 +101,34 @@ def _parameters(request: ConvertRequest) -> dict[str, Any]:
     return parameters
 
 
+async def _check_webhook_target(services: Services, principal: Principal, webhook_id: str | None) -> None:
+    """Refuse `webhook=true` when the result could be delivered nowhere."""
+    async with services.sessionmaker() as db:
+        if webhook_id:
+            endpoint = await find_endpoint(db, principal.tenant_id, webhook_id)
+            if endpoint is None or not endpoint.active:
+                raise invalid(f"webhook_id {webhook_id!r} is not an active webhook endpoint of yours (see GET /v1/webhooks)")
+            return
+        subscribed = await db.scalar(
+            select(func.count())
+            .select_from(WebhookEndpoint)
+            .where(
+                WebhookEndpoint.tenant_id == principal.tenant_id,
+                WebhookEndpoint.active.is_(True),
+                WebhookEndpoint.events.any("job.completed"),
+            )
+        )
+    if not subscribed:
+        raise invalid("webhook=true needs a webhook endpoint: register one with POST /v1/webhooks")
+
+
 async def _submit(services: Services, principal: Principal, upload: Upload, request: ConvertRequest, scratch: Path) -> Job:
     settings = services.settings
     has_file = upload.path is not None
     if has_file + (request.source_url is not None) + (request.cloud_storage_url is not None) != 1:
         raise invalid("send exactly one of file, cloud_storage_url or source_url")
+    if request.webhook:
+        await _check_webhook_target(services, principal, request.webhook_id)
     audio = upload
     if request.url is not None:
         audio = await fetch_url(
@@ -204,17 +230,26 @@ async def get_transcript(transcription_id: str, principal: Reader, services: Ser
 
 
 @router.delete("/v1/speech-to-text/transcripts/{transcription_id}")
-async def delete_transcript(transcription_id: str, principal: Writer, services: ServicesDep) -> JSONResponse:
+async def delete_transcript(transcription_id: str, request: Request, principal: Writer, services: ServicesDep) -> JSONResponse:
     """Delete a finished transcription with its audio."""
-    job = await delete_job(services, principal, transcription_id)
+    job = await delete_job(services, principal, transcription_id, request)
     return JSONResponse({"message": "Transcript deleted.", "transcription_id": str(job.id)})
 
 
 @router.post("/v1/single-use-token/{token_type}")
 async def single_use_token(
-    token_type: str, principal: Annotated[Principal, Depends(authenticate)], services: ServicesDep
+    token_type: str,
+    request: Request,
+    principal: Annotated[Principal, Depends(require_scope("jobs:read", "jobs:write", "realtime"))],
+    services: ServicesDep,
+    ttl_seconds: Annotated[int, Query(ge=1, le=TOKEN_TTL_SECONDS, description="lifetime; default 15 minutes")] = TOKEN_TTL_SECONDS,
 ) -> JSONResponse:
-    """A token for one request (`?token=`), valid 15 minutes: for browsers that cannot send keys."""
+    """A token for one request (`?token=`): for browsers that must not hold a key. It
+    carries only the scopes its type needs (of those the key has)."""
     if token_type not in TOKEN_TYPES:
         raise invalid(f"token_type must be one of {', '.join(TOKEN_TYPES)}, not {token_type!r}")
-    return JSONResponse({"token": await issue_token(services.redis, principal, token_type)})
+    token = await issue_token(services, principal, token_type, ttl_seconds)
+    await audit.record(
+        services.sessionmaker, audit.TOKEN_ISSUED, conn=request, principal=principal, details={"type": token_type, "ttl_seconds": ttl_seconds}
+    )
+    return JSONResponse({"token": token})

@@ -19,7 +19,7 @@ from elevenlabs.core.api_error import ApiError
 from elevenlabs.errors import NotFoundError, UnprocessableEntityError
 
 from harness import API_KEY, RunningFleet, reference, start_fleet, wer
-from support import FIXTURES
+from support import FIXTURES, Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +31,9 @@ REDIS_DB = 10
 
 @pytest.fixture(scope="module")
 def el_fleet(tmp_path_factory) -> Iterator[RunningFleet]:
-    yield from start_fleet("fs", tmp_path_factory.mktemp("fleet-elevenlabs"), {}, redis_db=REDIS_DB)
+    # Webhooks go to a receiver on loopback, which production refuses by default.
+    env = {"DALSTON_ALLOW_PRIVATE_URLS": "true", "DALSTON_WEBHOOK_BACKOFF_S": "[1, 1, 1]", "DALSTON_WEBHOOK_POLL_INTERVAL_S": "0.2"}
+    yield from start_fleet("fs", tmp_path_factory.mktemp("fleet-elevenlabs"), env, redis_db=REDIS_DB)
 
 
 @pytest.fixture(scope="module")
@@ -138,20 +140,43 @@ def test_transcripts_get_and_delete(client: ElevenLabs, converted) -> None:
         client.speech_to_text.transcripts.get(transcription_id=converted.transcription_id)
 
 
-def test_webhook_mode_acks_then_the_transcript_is_retrievable(client: ElevenLabs) -> None:
-    with (FIXTURES / "short_en.wav").open("rb") as f:
-        ack = client.speech_to_text.convert(model_id="scribe_v1", file=f, webhook=True, webhook_metadata={"order": 7})
-    assert type(ack).__name__ == "SpeechToTextWebhookResponseModel"
-    assert ack.message and ack.request_id and ack.transcription_id
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            fetched = client.speech_to_text.transcripts.get(transcription_id=ack.transcription_id)
-            break
-        except NotFoundError:
-            assert time.monotonic() < deadline, "the webhook-mode job never finished"
+def test_webhook_mode_delivers_a_signed_transcript(el_fleet: RunningFleet, client: ElevenLabs) -> None:
+    receiver = Receiver(statuses=[503])  # down at first: the delivery is retried
+    receiver.start()
+    try:
+        with el_fleet.client() as native:
+            created = native.post("/v1/webhooks", json={"url": receiver.url, "events": ["job.completed"]})
+            assert created.status_code == 201, created.text
+            secret = created.json()["secret"]
+        with (FIXTURES / "short_en.wav").open("rb") as f:
+            ack = client.speech_to_text.convert(model_id="scribe_v1", file=f, webhook=True, webhook_metadata={"order": 7})
+        assert type(ack).__name__ == "SpeechToTextWebhookResponseModel"
+        assert ack.message and ack.request_id and ack.transcription_id
+
+        deadline = time.monotonic() + 180
+        while len(receiver.requests) < 2:
+            assert time.monotonic() < deadline, f"no successful delivery: {receiver.requests}"
             time.sleep(0.5)
-    assert wer(reference("short_en.txt"), fetched.text) <= MAX_WER, fetched.text
+    finally:
+        receiver.stop()
+
+    delivered = receiver.requests[-1]
+    event = client.webhooks.construct_event(
+        rawBody=delivered.body, sig_header=delivered.headers["elevenlabs-signature"], secret=secret
+    )
+    assert event["type"] == "speech_to_text_transcription"
+    data = event["data"]
+    assert data["request_id"] == ack.request_id and data["webhook_metadata"] == {"order": 7}
+    assert wer(reference("short_en.txt"), data["transcription"]["text"]) <= MAX_WER
+    # The same transcript is retrievable afterwards.
+    fetched = client.speech_to_text.transcripts.get(transcription_id=ack.transcription_id)
+    assert fetched.text == data["transcription"]["text"]
+
+
+def test_webhook_mode_without_an_endpoint_is_refused(client: ElevenLabs) -> None:
+    with pytest.raises(UnprocessableEntityError) as caught, (FIXTURES / "short_en.wav").open("rb") as f:
+        client.speech_to_text.convert(model_id="scribe_v1", file=f, webhook=True, webhook_id="00000000-0000-0000-0000-000000000000")
+    assert "webhook_id" in caught.value.body["detail"]["message"]
 
 
 def test_single_use_token(el_fleet: RunningFleet, client: ElevenLabs) -> None:

@@ -362,8 +362,10 @@ async def test_malformed_native_frames_get_errors(rt: RealtimeFleet) -> None:
         await ws.send(json.dumps({"type": "keepalive"}))
         await ws.send(json.dumps({"type": "end"}))
         await asyncio.wait_for(receiver, 30)
+    # The gateway refuses oversized frames itself, so that error may overtake the worker's.
     codes = [m["code"] for m in got.of("error")]
-    assert codes == ["invalid_json", "invalid_message", "invalid_message", "invalid_audio", "chunk_too_large"]
+    assert sorted(codes) == sorted(["invalid_json", "invalid_message", "invalid_message", "invalid_audio", "chunk_too_large"])
+    assert [c for c in codes if c != "chunk_too_large"] == ["invalid_json", "invalid_message", "invalid_message", "invalid_audio"]
     assert got.messages[-1]["type"] == "session.end" and got.close_code == 1000
 
 

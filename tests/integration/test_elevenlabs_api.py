@@ -54,7 +54,10 @@ TRANSCRIPT = Transcript(
 @pytest.fixture
 async def api(make_client) -> tuple[httpx.AsyncClient, Services]:  # noqa: F811
     client, services = await make_client(allow_private_urls=True)
-    client.headers["xi-api-key"] = await add_key(services)
+    client.headers["xi-api-key"] = await add_key(services, scopes=["jobs:read", "jobs:write", "webhooks", "realtime"])
+    # webhook=true is refused unless the tenant has somewhere to deliver to.
+    hook = await client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"})
+    assert hook.status_code == 201, hook.text
     return client, services
 
 
@@ -148,10 +151,11 @@ async def test_failed_job_is_a_clear_400(api) -> None:
 
 async def test_webhook_mode_acks_and_stores_options(api) -> None:
     client, services = api
+    endpoint_id = (await client.get("/v1/webhooks")).json()["webhooks"][0]["id"]
     response = await post(
         client,
         webhook="true",
-        webhook_id="wh_1",
+        webhook_id=endpoint_id,
         webhook_metadata='{"order": 7}',
         temperature="0.4",
         seed="12",
@@ -167,7 +171,7 @@ async def test_webhook_mode_acks_and_stores_options(api) -> None:
     assert job.model == "tiny.en" and job.status == "pending"
     assert job.parameters["transcribe"] == {"temperature": 0.4, "prompt": "Dalston, Hackney, Shoreditch."}
     stored = job.parameters["elevenlabs"]
-    assert stored["webhook"] is True and stored["webhook_id"] == "wh_1" and stored["webhook_metadata"] == {"order": 7}
+    assert stored["webhook"] is True and stored["webhook_id"] == endpoint_id and stored["webhook_metadata"] == {"order": 7}
     assert stored["request_id"] == ack["request_id"]
     assert stored["request_options"]["additional_formats"][0]["format"] == "pdf"
 
@@ -275,13 +279,13 @@ async def test_private_urls_are_refused_by_default(make_client, media_server: st
     client, services = await make_client()
     client.headers["xi-api-key"] = await add_key(services)
     for url in (f"{media_server}/short_en.wav", "http://localhost:1/a.wav", "http://169.254.169.254/latest", "http://[::1]/a"):
-        detail(await post(client, None, webhook="true", source_url=url), 400, "source_url_refused")
+        detail(await post(client, None, source_url=url), 400, "source_url_refused")
 
 
 async def test_source_url_size_limit(make_client, media_server: str) -> None:  # noqa: F811
     client, services = await make_client(allow_private_urls=True, max_upload_bytes=1000)
     client.headers["xi-api-key"] = await add_key(services)
-    detail(await post(client, None, webhook="true", source_url=f"{media_server}/short_en.wav"), 413, "file_too_large")
+    detail(await post(client, None, source_url=f"{media_server}/short_en.wav"), 413, "file_too_large")
 
 
 # --- errors, auth, tokens -----------------------------------------------------------------

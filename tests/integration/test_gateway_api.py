@@ -286,6 +286,7 @@ async def test_list_pagination_and_filter(make_client) -> None:
         "audio",
         "error",
         "warnings",
+        "source_session_id",
         "created_at",
         "started_at",
         "completed_at",

@@ -1,0 +1,113 @@
+"""Hybrid mode: a realtime session's connect-time choices about retention and batch
+enhancement, and the batch job submitted over its recording when it ends.
+
+Query parameters (the same on the native and the ElevenLabs endpoint):
+
+- `retain_audio=false` (ElevenLabs: also `enable_logging=false`): store nothing.
+- `enhance_on_end=true`: when the session ends, submit its recording as a batch job.
+- enhancement options, validated like a batch request's before the session starts:
+  `speaker_detection` (or `diarize=true`), `num_speakers`, `min_speakers`, `max_speakers`,
+  `diarization_threshold`, `diarizer`, `enhance_model` (default: the session's model).
+  The language is the session's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import tempfile
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway import forms
+from gateway.auth import Principal
+from gateway.errors import ApiError
+from gateway.services import Services
+from gateway.submission import JobOptions, submit_job, validate_options
+from gateway.uploads import Upload
+from realtime_worker import recording
+from shared.settings import Settings
+
+ENHANCE_SCOPE = "jobs:write"
+ENHANCEMENT_FIELDS = ("speaker_detection", "diarize", "num_speakers", "min_speakers", "max_speakers", "diarization_threshold", "diarizer", "enhance_model")
+
+
+class InvalidHybridOption(ValueError):
+    """A connect-time option the session must be refused for; the message is for the client."""
+
+
+@dataclass(frozen=True)
+class HybridOptions:
+    retain_audio: bool
+    enhancement: JobOptions | None  # None: no enhance_on_end
+
+    def enhancement_dict(self) -> dict[str, Any] | None:
+        return dataclasses.asdict(self.enhancement) if self.enhancement else None
+
+
+def parse(query: Mapping[str, str], *, settings: Settings, principal: Principal, model: str, language: str | None, logging_enabled: bool = True) -> HybridOptions:
+    """Read and validate the hybrid-mode options; raises InvalidHybridOption."""
+    fields = {k: [v] for k, v in query.items()}
+    try:
+        retain = bool(forms.get_bool(fields, "retain_audio", settings.realtime_retain_audio)) and logging_enabled
+        enhance = bool(forms.get_bool(fields, "enhance_on_end", False))
+        diarize = forms.get_bool(fields, "diarize")
+        speakers = {
+            "num_speakers": forms.get_int(fields, "num_speakers"),
+            "min_speakers": forms.get_int(fields, "min_speakers"),
+            "max_speakers": forms.get_int(fields, "max_speakers"),
+            "diarization_threshold": forms.get_float(fields, "diarization_threshold"),
+        }
+    except forms.FieldError as exc:
+        raise InvalidHybridOption(str(exc)) from None
+    given = [name for name in ENHANCEMENT_FIELDS if query.get(name)]
+    if not enhance:
+        if given:
+            raise InvalidHybridOption(f"{', '.join(given)} configure the batch enhancement: they need enhance_on_end=true")
+        return HybridOptions(retain_audio=retain, enhancement=None)
+    if not retain:
+        raise InvalidHybridOption("enhance_on_end=true needs the session's recording: it cannot be combined with retain_audio=false / enable_logging=false")
+    if not principal.allows(ENHANCE_SCOPE):
+        raise InvalidHybridOption(f"enhance_on_end=true submits a batch job: the API key lacks the {ENHANCE_SCOPE!r} scope")
+    mode = (query.get("speaker_detection") or "").strip() or None
+    if diarize:
+        if mode not in (None, "diarize"):
+            raise InvalidHybridOption(f"diarize=true contradicts speaker_detection={mode}")
+        mode = "diarize"
+    try:
+        options = validate_options(
+            settings,
+            model=(query.get("enhance_model") or "").strip() or model,
+            language=language,
+            speaker_detection=mode,
+            diarizer=(query.get("diarizer") or "").strip() or None,
+            **speakers,
+        )
+    except ApiError as exc:
+        raise InvalidHybridOption(f"enhancement: {exc.message}") from None
+    return HybridOptions(retain_audio=True, enhancement=options)
+
+
+class EnhancementRefused(Exception):
+    """The recording cannot be enhanced; the message is for the client."""
+
+
+async def submit_enhancement(services: Services, principal: Principal, session_id: uuid.UUID, options: dict[str, Any]) -> uuid.UUID:
+    """Assemble the session's recording (whole, or what a lost worker had stored) into a
+    WAV and submit it as a batch job linked to the session; returns the job id."""
+    store = services.store
+    manifest = await asyncio.to_thread(recording.read_manifest, store, str(session_id))
+    if manifest is None or manifest.bytes == 0:
+        raise EnhancementRefused("the session recorded no audio: there is nothing to enhance")
+    with tempfile.TemporaryDirectory(prefix="dalston-session-") as tmp:
+        path = Path(tmp) / f"session-{session_id}.wav"
+        size = await asyncio.to_thread(recording.write_wav, store, str(session_id), manifest, path)
+        upload = Upload(path=path, filename=path.name, content_type="audio/wav", size=size)
+        try:
+            job = await submit_job(services, principal, upload, JobOptions(**options), source_session_id=session_id)
+        except ApiError as exc:
+            raise EnhancementRefused(exc.message) from None
+    return job.id
