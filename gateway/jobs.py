@@ -22,7 +22,7 @@ from gateway.errors import ApiError
 from gateway.schemas import AudioInfo, ErrorResponse, JobDetail, JobList, JobSummary, Stage
 from gateway.services import Services, ServicesDep
 from gateway.submission import submit_job, validate_options
-from gateway.uploads import receive_upload
+from gateway.uploads import multipart_openapi, receive_upload
 from shared import streams
 from shared.contracts import Event, Transcript
 from shared.db import Job, JobStatus, Task, TaskStatus
@@ -187,32 +187,22 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     "",
     status_code=201,
     response_model=JobDetail,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["file"],
-                        "properties": {
-                            "file": {"type": "string", "format": "binary"},
-                            "model": {"type": "string"},
-                            "language": {"type": "string", "description": "ISO 639-1 code; omit to detect"},
-                            "speaker_detection": {"type": "string", "enum": ["none", "diarize", "per_channel"]},
-                            "num_speakers": {"type": "integer", "minimum": 1, "maximum": 32},
-                            "min_speakers": {"type": "integer", "minimum": 1, "maximum": 32},
-                            "max_speakers": {"type": "integer", "minimum": 1, "maximum": 32},
-                            "diarization_threshold": {"type": "number", "minimum": 0.1, "maximum": 0.4},
-                            "diarizer": {"type": "string", "enum": ["diarize-default", "pyannote-4.0"]},
-                            "align": {"type": "boolean", "description": "refine word timestamps by forced alignment"},
-                            "pipeline": {"type": "string", "enum": ["modular", "integrated"]},
-                        },
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=multipart_openapi(
+        ["file"],
+        {
+            "file": {"type": "string", "format": "binary"},
+            "model": {"type": "string"},
+            "language": {"type": "string", "description": "ISO 639-1 code; omit to detect"},
+            "speaker_detection": {"type": "string", "enum": ["none", "diarize", "per_channel"]},
+            "num_speakers": {"type": "integer", "minimum": 1, "maximum": 32},
+            "min_speakers": {"type": "integer", "minimum": 1, "maximum": 32},
+            "max_speakers": {"type": "integer", "minimum": 1, "maximum": 32},
+            "diarization_threshold": {"type": "number", "minimum": 0.1, "maximum": 0.4},
+            "diarizer": {"type": "string", "enum": ["diarize-default", "pyannote-4.0"]},
+            "align": {"type": "boolean", "description": "refine word timestamps by forced alignment"},
+            "pipeline": {"type": "string", "enum": ["modular", "integrated"]},
+        },
+    ),
 )
 async def create_transcription(
     request: Request,

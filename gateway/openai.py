@@ -31,7 +31,7 @@ from gateway.forms import FieldError, Fields, get_bool, get_float, get_json, get
 from gateway.jobs import load_transcript
 from gateway.services import Services, ServicesDep
 from gateway.submission import JobOptions, submit_job, validate_options
-from gateway.uploads import Upload, receive_upload
+from gateway.uploads import Upload, multipart_openapi, receive_upload
 from gateway.waiting import JobVanished, wait_for_job
 from shared import model_registry
 from shared.db import JobStatus
@@ -295,26 +295,16 @@ Reader = Annotated[Principal, Depends(require_scope("jobs:read"))]
 
 @router.post(
     "/audio/translations",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["file"],
-                        "properties": {
-                            "file": {"type": "string", "format": "binary"},
-                            "model": {"type": "string", "description": "whisper-1 means the configured translation model"},
-                            "prompt": {"type": "string"},
-                            "response_format": {"type": "string", "enum": ["json", "text", "srt", "verbose_json", "vtt"]},
-                            "temperature": {"type": "number"},
-                        },
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=multipart_openapi(
+        ["file"],
+        {
+            "file": {"type": "string", "format": "binary"},
+            "model": {"type": "string", "description": "whisper-1 means the configured translation model"},
+            "prompt": {"type": "string"},
+            "response_format": {"type": "string", "enum": ["json", "text", "srt", "verbose_json", "vtt"]},
+            "temperature": {"type": "number"},
+        },
+    ),
 )
 async def create_translation(request: Request, principal: Writer, services: ServicesDep) -> Response:
     """Translate speech into English text (OpenAI-compatible; needs a multilingual model)."""

@@ -188,3 +188,13 @@ def file_extension(filename: str | None) -> str:
     """A short, safe extension for the storage key (".mp3"), or "" when there is none."""
     ext = os.path.splitext(filename or "")[1].lower()
     return ext if 1 < len(ext) <= 10 and ext[1:].isalnum() else ""
+
+
+def multipart_openapi(required: list[str], properties: dict[str, dict]) -> dict:
+    """OpenAPI for a route that parses its own multipart body (FastAPI cannot infer it)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": {"type": "object", "required": required, "properties": properties}}},
+        }
+    }

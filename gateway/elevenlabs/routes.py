@@ -29,7 +29,7 @@ from gateway.forms import get_bool
 from gateway.jobs import delete_job, load_job, load_transcript
 from gateway.services import Services, ServicesDep
 from gateway.submission import probe_upload, submit_job, validate_options
-from gateway.uploads import Upload, receive_upload
+from gateway.uploads import Upload, multipart_openapi, receive_upload
 from gateway.waiting import JobVanished, wait_for_job
 from shared.db import Job, JobStatus, WebhookEndpoint
 from shared.formats.elevenlabs import ResponseOptions, to_response
@@ -155,32 +155,22 @@ async def _submit(services: Services, principal: Principal, upload: Upload, requ
 
 @router.post(
     "/v1/speech-to-text",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["model_id"],
-                        "properties": {
-                            "model_id": {"type": "string"},
-                            "file": {"type": "string", "format": "binary"},
-                            "cloud_storage_url": {"type": "string"},
-                            "source_url": {"type": "string"},
-                            "language_code": {"type": "string"},
-                            "timestamps_granularity": {"type": "string", "enum": ["none", "word", "character"]},
-                            "diarize": {"type": "boolean"},
-                            "additional_formats": {"type": "string", "description": "JSON array of export options"},
-                            "file_format": {"type": "string", "enum": ["pcm_s16le_16", "other"]},
-                            "webhook": {"type": "boolean"},
-                            "use_multi_channel": {"type": "boolean"},
-                        },
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=multipart_openapi(
+        ["model_id"],
+        {
+            "model_id": {"type": "string"},
+            "file": {"type": "string", "format": "binary"},
+            "cloud_storage_url": {"type": "string"},
+            "source_url": {"type": "string"},
+            "language_code": {"type": "string"},
+            "timestamps_granularity": {"type": "string", "enum": ["none", "word", "character"]},
+            "diarize": {"type": "boolean"},
+            "additional_formats": {"type": "string", "description": "JSON array of export options"},
+            "file_format": {"type": "string", "enum": ["pcm_s16le_16", "other"]},
+            "webhook": {"type": "boolean"},
+            "use_multi_channel": {"type": "boolean"},
+        },
+    ),
 )
 async def convert(
     request: Request,
