@@ -133,5 +133,6 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
     with wave.open(str(path), "rb") as src:
         rate = src.getframerate()
         channels = src.getnchannels()
-        data = np.frombuffer(src.readframes(src.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
+        data = np.frombuffer(src.readframes(src.getnframes()), dtype="<i2").astype(np.float32)
+    data *= 1.0 / 32768.0  # in place: long recordings make every temporary copy count
     return (data if channels == 1 else data.reshape(-1, channels)), rate
