@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import signal
 import threading
@@ -118,7 +119,12 @@ def up_command(settings: Settings) -> int:
         if stop.is_set():
             return 0
         env |= {"DALSTON_HOST": settings.host, "DALSTON_PORT": str(settings.port)}
-        fleet = Fleet(default_services(settings.port, configured_engines(settings)), env)
+        engines = configured_engines(settings)
+        if "diarize-default" in engines and importlib.util.find_spec("resemblyzer") is None:
+            # Without the extra the engine would crash-loop; diarize jobs fail with a clear error instead.
+            engines.remove("diarize-default")
+            say("speaker diarization is off: install the `diarize` extra (see README) to enable it")
+        fleet = Fleet(default_services(settings.port, engines), env)
         fleet.start()
         try:
             _wait_until_stopped(settings, fleet, key_hint, stop)
@@ -143,7 +149,7 @@ def _wait_until_stopped(settings: Settings, fleet: Fleet, key_hint: str, stop: t
         if announced:
             url = f"http://{probe_host}:{settings.port}"
             say(f"Dalston is up: {url}")
-            say(f"console: {url}/console   API docs: {url}/docs")
+            say(f"API docs: {url}/docs")
             say(key_hint)
             say("Ctrl-C stops everything")
         elif time.monotonic() - started > HEALTH_TIMEOUT_S:

@@ -16,7 +16,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Job, JobStatus, Task, TaskStatus
-from shared.streams import engine_stream
+from shared.streams import ENGINE_GROUP, engine_stream, live_consumers
 
 
 @dataclass(frozen=True)
@@ -72,3 +72,14 @@ async def without_message(r: aioredis.Redis, tasks: list[QueuedTask], queued_bef
     lost = [t for t, entries in zip(with_id, found) if not entries]
     lost += [t for t in tasks if not t.stream_message_id and t.queued_at is not None and t.queued_at < queued_before]
     return lost
+
+
+async def unserved(r: aioredis.Redis, tasks: list[QueuedTask], queued_before: datetime, max_idle_ms: int) -> list[QueuedTask]:
+    """Tasks queued since before `queued_before` on a stream that no live engine consumes:
+    a stage whose engine is not deployed (or keeps crashing) would otherwise wait forever."""
+    waiting = [t for t in tasks if t.queued_at is not None and t.queued_at < queued_before]
+    alive = {
+        engine: await live_consumers(r, engine_stream(engine), ENGINE_GROUP, max_idle_ms=max_idle_ms)
+        for engine in {t.engine_id for t in waiting}
+    }
+    return [t for t in waiting if not alive[t.engine_id]]

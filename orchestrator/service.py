@@ -203,6 +203,11 @@ class Orchestrator:
             if transitions.timed_out(job, task, self.settings, now) is not None:
                 await self.transact(job.id, _time_out(task.id, task.attempt, self.settings, now))
 
+        patience = now - timedelta(seconds=self.settings.engine_unavailable_after_s)
+        for seen in await reconciler.unserved(self.redis, queued, patience, self.settings.engine_claim_idle_ms):
+            log.warning("no engine consumes the task's stream", job_id=str(seen.job_id), engine=seen.engine_id)
+            await self.transact(seen.job_id, _no_engine(seen, self.settings.engine_unavailable_after_s))
+
     async def _reconcile_forever(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
@@ -223,6 +228,20 @@ def _requeue(seen: reconciler.QueuedTask) -> JobStep:
             and task.queued_at == seen.queued_at
         )
         return transitions.enqueue(job, tasks, task) if unchanged else Effects()
+
+    return step
+
+
+def _no_engine(seen: reconciler.QueuedTask, waited_s: float) -> JobStep:
+    async def step(db: AsyncSession, job: Job, tasks: Tasks) -> Effects:
+        task = next((t for t in tasks.values() if t.id == seen.id), None)
+        if task is None or task.status != TaskStatus.ready.value or task.queued_at != seen.queued_at:
+            return Effects()
+        error = (
+            f"no {task.engine_id!r} engine has been running for {waited_s:.0f} s to take this task; "
+            "start one (see README, 'Running it')"
+        )
+        return transitions.failed(job, tasks, task, error, retryable=False, attempt=task.attempt)
 
     return step
 

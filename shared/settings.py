@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     engine_claim_idle_ms: int = 60_000
     engine_max_deliveries: int = 3
     engine_block_ms: int = 2_000
+    # A task queued this long on a stream no live engine reads fails its job (no silent hang).
+    engine_unavailable_after_s: float = 120.0
 
     # Per-tenant limits (gateway/ratelimit.py); 0 means unlimited. Requests are counted in
     # fixed windows of `rate_limit_window_s`; `rate_limit_overrides` sets a tenant's own:

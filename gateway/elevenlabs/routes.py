@@ -115,7 +115,7 @@ async def _check_webhook_target(services: Services, principal: Principal, webhoo
             .where(
                 WebhookEndpoint.tenant_id == principal.tenant_id,
                 WebhookEndpoint.active.is_(True),
-                WebhookEndpoint.events.any("job.completed"),
+                WebhookEndpoint.events.contains(["job.completed"]),
             )
         )
     if not subscribed:

@@ -391,6 +391,25 @@ async def test_reconciler_expands_job_whose_event_was_lost(orch, r, sessionmaker
     assert job.status == "running"
 
 
+async def test_reconciler_fails_task_that_no_engine_serves(orch, r, sessionmaker, tenant_id) -> None:
+    # A per-stage engine that is not deployed: its task would wait forever.
+    job_id = await make_job(sessionmaker, tenant_id, parameters={"engines": {"transcribe": "ghost-engine"}})
+    await emit(r, "job.created", job_id)
+    await complete(r, await next_task(r, "prepare", job_id))
+    await wait_for(sessionmaker, job_id, lambda j, t: t["transcribe"].status == "ready")
+
+    await orch.reconcile()  # queued moments ago: still within the patience window
+    assert (await load(sessionmaker, job_id))[0].status == "running"
+
+    async with sessionmaker() as db, db.begin():
+        old = datetime.now(timezone.utc) - timedelta(seconds=orch.settings.engine_unavailable_after_s + 1)
+        await db.execute(update(Task).where(Task.job_id == uuid.UUID(job_id), Task.name == "transcribe").values(queued_at=old))
+    await orch.reconcile()
+    job, tasks = await load(sessionmaker, job_id)
+    assert job.status == "failed" and "no 'ghost-engine' engine has been running" in job.error
+    assert tasks["transcribe"].status == "failed" and tasks["merge"].status == "skipped"
+
+
 async def test_reconciler_retries_stuck_running_task(orch, r, sessionmaker, tenant_id) -> None:
     job_id = await make_job(sessionmaker, tenant_id, audio_duration=10.0)  # timeout 60 + 3 x 10 s
     await emit(r, "job.created", job_id)
