@@ -15,7 +15,8 @@ import redis.asyncio as aioredis
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import Job, JobStatus, Task, TaskStatus
+from session_router.registry import session_key
+from shared.db import Job, JobStatus, RealtimeSession, RealtimeSessionStatus, Task, TaskStatus
 from shared.streams import ENGINE_GROUP, engine_stream, live_consumers
 
 
@@ -83,3 +84,19 @@ async def unserved(r: aioredis.Redis, tasks: list[QueuedTask], queued_before: da
         for engine in {t.engine_id for t in waiting}
     }
     return [t for t in waiting if not alive[t.engine_id]]
+
+
+async def abandoned_sessions(db: AsyncSession, r: aioredis.Redis, started_before: datetime) -> list[uuid.UUID]:
+    """Realtime sessions still `active` whose worker lease has expired: the gateway serving
+    them stopped without finishing the row (it renews the lease for as long as it lives)."""
+    query = select(RealtimeSession.id).where(
+        RealtimeSession.status == RealtimeSessionStatus.active.value, RealtimeSession.started_at < started_before
+    )
+    ids = list(await db.scalars(query))
+    if not ids:
+        return []
+    async with r.pipeline(transaction=False) as pipe:
+        for session_id in ids:
+            pipe.exists(session_key(str(session_id)))
+        alive = await pipe.execute()
+    return [session_id for session_id, live in zip(ids, alive) if not live]

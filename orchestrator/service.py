@@ -30,7 +30,7 @@ from orchestrator import reconciler, transitions
 from orchestrator.transitions import Effects, Tasks, utcnow
 from orchestrator.webhooks import WebhookDeliverer
 from shared.contracts import Event
-from shared.db import Job, JobStatus, Task, TaskStatus, get_engine, get_sessionmaker
+from shared.db import Job, JobStatus, RealtimeSession, RealtimeSessionStatus, Task, TaskStatus, get_engine, get_sessionmaker
 from shared.logs import configure
 from shared.settings import Settings, get_settings
 from shared.storage import make_store
@@ -202,6 +202,16 @@ class Orchestrator:
         for job, task in running:
             if transitions.timed_out(job, task, self.settings, now) is not None:
                 await self.transact(job.id, _time_out(task.id, task.attempt, self.settings, now))
+
+        lease = now - timedelta(seconds=self.settings.realtime_lease_ttl_s)
+        async with self.sessionmaker() as db, db.begin():
+            for session_id in await reconciler.abandoned_sessions(db, self.redis, lease):
+                log.warning("realtime session abandoned by its gateway", session_id=str(session_id))
+                await db.execute(
+                    update(RealtimeSession)
+                    .where(RealtimeSession.id == session_id, RealtimeSession.status == RealtimeSessionStatus.active.value)
+                    .values(status=RealtimeSessionStatus.interrupted.value, ended_at=now, error="the gateway serving this session stopped")
+                )
 
         patience = now - timedelta(seconds=self.settings.engine_unavailable_after_s)
         for seen in await reconciler.unserved(self.redis, queued, patience, self.settings.engine_claim_idle_ms):

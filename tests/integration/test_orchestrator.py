@@ -410,6 +410,24 @@ async def test_reconciler_fails_task_that_no_engine_serves(orch, r, sessionmaker
     assert tasks["transcribe"].status == "failed" and tasks["merge"].status == "skipped"
 
 
+async def test_reconciler_interrupts_sessions_whose_gateway_died(orch, r, sessionmaker, tenant_id) -> None:
+    from session_router.registry import session_key
+    from shared.db import RealtimeSession
+
+    long_ago = datetime.now(timezone.utc) - timedelta(seconds=orch.settings.realtime_lease_ttl_s + 5)
+    async with sessionmaker() as db, db.begin():
+        orphan = RealtimeSession(tenant_id=tenant_id, protocol="native", model="tiny.en", parameters={}, retain_audio=False, started_at=long_ago)
+        alive = RealtimeSession(tenant_id=tenant_id, protocol="native", model="tiny.en", parameters={}, retain_audio=False, started_at=long_ago)
+        db.add_all([orphan, alive])
+    await r.set(session_key(str(alive.id)), "1", px=60_000)  # its gateway still renews the lease
+
+    await orch.reconcile()
+    async with sessionmaker() as db:
+        orphan, alive = await db.get(RealtimeSession, orphan.id), await db.get(RealtimeSession, alive.id)
+    assert orphan.status == "interrupted" and orphan.ended_at is not None and "gateway" in orphan.error
+    assert alive.status == "active"
+
+
 async def test_reconciler_retries_stuck_running_task(orch, r, sessionmaker, tenant_id) -> None:
     job_id = await make_job(sessionmaker, tenant_id, audio_duration=10.0)  # timeout 60 + 3 x 10 s
     await emit(r, "job.created", job_id)
