@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 import uuid
 from datetime import UTC, datetime
@@ -12,13 +10,14 @@ from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from gateway import audit, forms
 from gateway.auth import Principal, require_scope
 from gateway.errors import ApiError
+from gateway.pagination import newest_first
 from gateway.schemas import AudioInfo, ErrorResponse, JobDetail, JobList, JobSummary, Stage
 from gateway.services import Services, ServicesDep
 from gateway.submission import submit_job, validate_options
@@ -158,28 +157,6 @@ async def delete_job(services: Services, principal: Principal, job_id: str, conn
 # --- cursor -------------------------------------------------------------------------
 
 
-def encode_cursor(job: Job) -> str:
-    return make_cursor(job.created_at, job.id)
-
-
-def make_cursor(at: datetime, row_id: uuid.UUID) -> str:
-    """An opaque keyset cursor for lists ordered by (timestamp, id), newest first."""
-    raw = f"{at.isoformat()}|{row_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, _, job_id = raw.partition("|")
-        created_at = datetime.fromisoformat(created)
-        if created_at.tzinfo is None:
-            raise ValueError("naive timestamp")
-        return created_at, uuid.UUID(job_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from exc
-
-
 # --- routes -------------------------------------------------------------------------
 
 
@@ -257,19 +234,9 @@ async def list_transcriptions(
         if status not in JobStatus.__members__:
             raise ApiError(400, "invalid_parameter", f"status must be one of {', '.join(JobStatus.__members__)}, not {status!r}")
         query = query.where(Job.status == status)
-    if cursor:
-        created_at, job_id = decode_cursor(cursor)
-        query = query.where(tuple_(Job.created_at, Job.id) < tuple_(created_at, job_id))
-    query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
     async with services.sessionmaker() as db:
-        jobs = list(await db.scalars(query))
-    has_more = len(jobs) > limit
-    jobs = jobs[:limit]
-    return JobList(
-        jobs=[job_summary(j) for j in jobs],
-        next_cursor=encode_cursor(jobs[-1]) if has_more else None,
-        has_more=has_more,
-    )
+        jobs, next_cursor = await newest_first(db, query, Job.created_at, Job.id, cursor=cursor, limit=limit)
+    return JobList(jobs=[job_summary(j) for j in jobs], next_cursor=next_cursor, has_more=next_cursor is not None)
 
 
 @router.get("/{job_id}", response_model=JobDetail)

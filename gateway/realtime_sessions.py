@@ -24,13 +24,13 @@ import structlog
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import hybrid
 from gateway.auth import Principal, require_scope
 from gateway.errors import ApiError
-from gateway.jobs import decode_cursor, make_cursor
+from gateway.pagination import newest_first
 from gateway.schemas import ErrorResponse
 from gateway.services import Services, ServicesDep
 from realtime_worker import protocol as p
@@ -223,19 +223,9 @@ async def list_sessions(
         query = query.where(RealtimeSession.started_at > started_after)
     if started_before is not None:
         query = query.where(RealtimeSession.started_at < started_before)
-    if cursor:
-        at, row_id = decode_cursor(cursor)
-        query = query.where(tuple_(RealtimeSession.started_at, RealtimeSession.id) < tuple_(at, row_id))
-    query = query.order_by(RealtimeSession.started_at.desc(), RealtimeSession.id.desc()).limit(limit + 1)
     async with services.sessionmaker() as db:
-        rows = list(await db.scalars(query))
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    return SessionList(
-        sessions=[view(r) for r in rows],
-        next_cursor=make_cursor(rows[-1].started_at, rows[-1].id) if has_more else None,
-        has_more=has_more,
-    )
+        rows, next_cursor = await newest_first(db, query, RealtimeSession.started_at, RealtimeSession.id, cursor=cursor, limit=limit)
+    return SessionList(sessions=[view(r) for r in rows], next_cursor=next_cursor, has_more=next_cursor is not None)
 
 
 @router.get("/{session_id}", response_model=SessionView)
