@@ -33,9 +33,10 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from support import create_database, drop_database, free_port  # noqa: E402
+
 from bench.speech import big_wav, long_speech_wav  # noqa: E402
 from dalston.fleet import Fleet, default_services, wait_http  # noqa: E402
-from support import create_database, drop_database, free_port  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 API_KEY = "dk_bench_" + uuid.uuid4().hex
@@ -62,7 +63,10 @@ print(json.dumps({"seconds": elapsed, "words": sum(len(s.words) for s in segment
 def bare(path: Path, warmup: Path, threads: int, beam: int, compute: str) -> dict:
     out = subprocess.run(
         [sys.executable, "-c", BARE, str(path), str(warmup), str(threads), str(beam), compute],
-        cwd=ROOT, check=True, capture_output=True, text=True,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -129,16 +133,15 @@ def main() -> int:
     import redis
 
     redis.Redis.from_url(args.redis_url).flushdb()
-    subprocess.run([sys.executable, "-m", "dalston", "migrate"], env={**os.environ, **env}, cwd=ROOT, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "dalston", "migrate"], env={**os.environ, **env}, cwd=ROOT, check=True, capture_output=True
+    )
     fleet = Fleet(default_services(port), env, cwd=ROOT, output=None)
     fleet.start()
-    print(f"model tiny.en, compute {args.compute_type}, beam {args.beam}, threads {args.threads}, "
-          f"{os.cpu_count()} cores")
+    print(f"model tiny.en, compute {args.compute_type}, beam {args.beam}, threads {args.threads}, {os.cpu_count()} cores")
     try:
         wait_http(f"http://127.0.0.1:{port}/health", timeout=120)
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {API_KEY}"},
-                              timeout=600)
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=600)
         run_job(client, warmup)  # engines warm: model loaded and one decode done
         bare_peak_mb = 0.0
         for seconds, path in inputs.items():
@@ -154,13 +157,17 @@ def main() -> int:
             stages = {s["name"]: round((s["duration_ms"] or 0) / 1000, 2) for s in job["stages"]}
             print(f"\n{seconds:.0f} s of speech (best of {args.repeat})")
             print(f"  bare faster-whisper : {min(bares):.2f} s ({b['words']} words; runs {[round(x, 2) for x in bares]})")
-            print(f"  fleet job wall      : {min(fleets):.2f} s ({words} words; runs {[round(x, 2) for x in fleets]}; "
-                  f"last stages {stages})")
+            print(
+                f"  fleet job wall      : {min(fleets):.2f} s ({words} words; runs {[round(x, 2) for x in fleets]}; "
+                f"last stages {stages})"
+            )
             print(f"  ratio fleet/bare    : {min(fleets) / min(bares):.3f}")
         # The engine's high-water mark spans every job it ran; the bare side's is its largest run.
         engine_rss = peak_rss_mb(fleet.pid("engine-faster-whisper"))
-        print(f"\npeak RSS: bare process {bare_peak_mb:.0f} MB, fleet faster-whisper engine {engine_rss:.0f} MB, "
-              f"ratio {engine_rss / bare_peak_mb:.3f}")
+        print(
+            f"\npeak RSS: bare process {bare_peak_mb:.0f} MB, fleet faster-whisper engine {engine_rss:.0f} MB, "
+            f"ratio {engine_rss / bare_peak_mb:.3f}"
+        )
 
         if args.upload_gb > 0:
             big = OUT / "big.wav"
@@ -181,8 +188,10 @@ def main() -> int:
             sampler.join()
             response.raise_for_status()
             client.post(f"/v1/audio/transcriptions/{response.json()['id']}/cancel")
-            print(f"\nupload of {big.stat().st_size / 2**30:.2f} GiB in {elapsed:.1f} s: gateway RSS before {before:.0f} MB, "
-                  f"peak during upload {max(samples):.0f} MB (+{max(samples) - before:.0f} MB)")
+            print(
+                f"\nupload of {big.stat().st_size / 2**30:.2f} GiB in {elapsed:.1f} s: gateway RSS before {before:.0f} MB, "
+                f"peak during upload {max(samples):.0f} MB (+{max(samples) - before:.0f} MB)"
+            )
     finally:
         fleet.stop()
         drop_database(database_url)

@@ -45,7 +45,9 @@ def main() -> None:
 
     entry = model_registry.resolve(None, settings)
     model = WhisperModel(
-        model_registry.materialize(entry), device=settings.whisper_device, compute_type=settings.whisper_compute_type,
+        model_registry.materialize(entry),
+        device=settings.whisper_device,
+        compute_type=settings.whisper_compute_type,
         cpu_threads=settings.whisper_cpu_threads,
     )
     diarizer = DefaultDiarizerEngine(settings)
@@ -56,7 +58,9 @@ def main() -> None:
         audio, language="en", beam_size=settings.whisper_beam_size, word_timestamps=True, condition_on_previous_text=False
     )
     segments = [
-        Segment(id=s.id, start=s.start, end=s.end, text=s.text, words=[Word(text=w.word, start=w.start, end=w.end) for w in s.words])
+        Segment(
+            id=s.id, start=s.start, end=s.end, text=s.text, words=[Word(text=w.word, start=w.start, end=w.end) for w in s.words]
+        )
         for s in segments
     ]
     transcribe_s = time.perf_counter() - began
@@ -72,7 +76,9 @@ def main() -> None:
 
     print(f"audio {duration:.0f} s, model {entry.name} ({settings.whisper_compute_type}, beam {settings.whisper_beam_size})")
     print(f"transcribe alone    {transcribe_s:7.2f} s  RTF {transcribe_s / duration:.4f}")
-    print(f"default diarizer    {diarize_s:7.2f} s  RTF {diarize_s / duration:.4f}  speakers {len({t.speaker for t in turns})}, {details}")
+    print(
+        f"default diarizer    {diarize_s:7.2f} s  RTF {diarize_s / duration:.4f}  speakers {len({t.speaker for t in turns})}, {details}"
+    )
     print(f"diarize pipeline    {pipeline_s:7.2f} s  RTF {pipeline_s / duration:.4f}  (sequential; assignment {assign_s:.3f} s)")
     print(f"ratio diarizer / transcription          {diarize_s / transcribe_s:.3f}")
     print(f"ratio diarize pipeline / transcription  {pipeline_s / transcribe_s:.3f}")

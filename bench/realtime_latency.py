@@ -123,7 +123,9 @@ def main() -> None:
         "DALSTON_REALTIME_WORKER_CAPACITY": str(max(counts)),
         "DALSTON_LOG_LEVEL": "WARNING",
     }
-    worker = subprocess.Popen([sys.executable, "-m", "realtime_worker", "--port", str(args.port), "--worker-id", "bench"], cwd=ROOT, env=env)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "realtime_worker", "--port", str(args.port), "--worker-id", "bench"], cwd=ROOT, env=env
+    )
     url = f"ws://127.0.0.1:{args.port}"
     try:
         import httpx
@@ -138,7 +140,9 @@ def main() -> None:
             if time.monotonic() > deadline:
                 raise SystemExit("the worker did not start")
             time.sleep(0.2)
-        print(f"fixture {args.fixture} ({audio.size / 16000:.1f} s + 1 s silence), tiny.en int8, beam {settings.whisper_beam_size}, 2 threads")
+        print(
+            f"fixture {args.fixture} ({audio.size / 16000:.1f} s + 1 s silence), tiny.en int8, beam {settings.whisper_beam_size}, 2 threads"
+        )
         print(f"bare final decode of the whole utterance (words): median {statistics.median(bare):.0f} ms")
         print(f"{'mode':<8} {'N':>2} {'finals':>6} {'p50 ms':>7} {'p95 ms':>7} {'cad p50':>7} {'cad p95':>7} {'max lag s':>9}")
         sustained = 0

@@ -15,9 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     up = commands.add_parser("up", help="run every service locally (embedded PostgreSQL/Redis unless URLs are set)")
-    up.add_argument(
-        "-p", "--port", type=int, default=None, help="gateway port (env DALSTON_PORT, default 8000)"
-    )
+    up.add_argument("-p", "--port", type=int, default=None, help="gateway port (env DALSTON_PORT, default 8000)")
     up.add_argument("--host", default=None, help="gateway bind address (env DALSTON_HOST, default 127.0.0.1)")
     up.add_argument("--data-dir", type=Path, default=None, help="state directory (env DALSTON_DATA_DIR, default .dalston)")
 
@@ -28,9 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = resolve_settings(
-        host=getattr(args, "host", None), port=getattr(args, "port", None), data_dir=args.data_dir
-    )
+    settings = resolve_settings(host=getattr(args, "host", None), port=getattr(args, "port", None), data_dir=args.data_dir)
     try:
         if args.command == "up":
             return up_command(settings)

@@ -80,17 +80,30 @@ class Runner:
             job_id, task_id = data.get("job_id"), data.get("task_id")
             if isinstance(job_id, str) and isinstance(task_id, str):
                 await self._publish(
-                    Event(type="task.failed", job_id=job_id, task_id=task_id, error=f"undecodable task message: {exc}", retryable=False)
+                    Event(
+                        type="task.failed",
+                        job_id=job_id,
+                        task_id=task_id,
+                        error=f"undecodable task message: {exc}",
+                        retryable=False,
+                    )
                 )
             await self._ack(msg)
             return
 
-        with structlog.contextvars.bound_contextvars(job_id=task.job_id, task_id=task.task_id, task=task.name, attempt=task.attempt):
+        with structlog.contextvars.bound_contextvars(
+            job_id=task.job_id, task_id=task.task_id, task=task.name, attempt=task.attempt
+        ):
             deliveries = await streams.delivery_count(self.r, msg, streams.ENGINE_GROUP)
             if deliveries > self.settings.engine_max_deliveries:
                 log.error("poison message", deliveries=deliveries)
                 await self._publish(
-                    self._event(task, "task.failed", error=f"task exceeded {self.settings.engine_max_deliveries} deliveries (poison message)", retryable=False)
+                    self._event(
+                        task,
+                        "task.failed",
+                        error=f"task exceeded {self.settings.engine_max_deliveries} deliveries (poison message)",
+                        retryable=False,
+                    )
                 )
                 await self._ack(msg)
                 return

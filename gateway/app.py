@@ -10,11 +10,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from gateway import errors, jobs, webhooks
-from gateway import elevenlabs
-from gateway import exports, openai
-from gateway import realtime, realtime_sessions
-from gateway import keys
+from gateway import elevenlabs, errors, exports, jobs, keys, openai, realtime, realtime_sessions, webhooks
 from gateway.auth import check_routes, public
 from gateway.limits import RequestLimitsMiddleware
 from gateway.metrics import metrics_response

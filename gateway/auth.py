@@ -133,7 +133,12 @@ async def authenticate_key(services: Services, key: str, conn: HTTPConnection | 
 
 
 async def _audit_failure(
-    services: Services, conn: HTTPConnection | None, reason: str, *, tenant_id: uuid.UUID | None = None, key_id: uuid.UUID | None = None
+    services: Services,
+    conn: HTTPConnection | None,
+    reason: str,
+    *,
+    tenant_id: uuid.UUID | None = None,
+    key_id: uuid.UUID | None = None,
 ) -> None:
     details: dict[str, Any] = {"reason": reason}
     if conn is not None:
@@ -186,7 +191,9 @@ async def authenticate_token(services: Services, token: str, token_type: str, co
     async with services.sessionmaker() as db:
         key = await db.get(ApiKey, uuid.UUID(grant["key_id"]))
     if key is None or key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
-        await _audit_failure(services, conn, "token_key_inactive", tenant_id=uuid.UUID(grant["tenant_id"]), key_id=uuid.UUID(grant["key_id"]))
+        await _audit_failure(
+            services, conn, "token_key_inactive", tenant_id=uuid.UUID(grant["tenant_id"]), key_id=uuid.UUID(grant["key_id"])
+        )
         raise _unauthorized("invalid_token", "the key that issued this token is revoked or expired")
     return Principal(
         key_id=uuid.UUID(grant["key_id"]), tenant_id=uuid.UUID(grant["tenant_id"]), scopes=frozenset(grant["scopes"]), via="token"

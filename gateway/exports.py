@@ -75,8 +75,13 @@ async def export_transcript(
     else:
         body = json.dumps(text.to_json(transcript), ensure_ascii=False)
     await audit.record(
-        services.sessionmaker, audit.TRANSCRIPT_EXPORTED, conn=request, principal=principal,
-        resource_type="job", resource_id=job.id, details={"format": fmt},
+        services.sessionmaker,
+        audit.TRANSCRIPT_EXPORTED,
+        conn=request,
+        principal=principal,
+        resource_type="job",
+        resource_id=job.id,
+        details={"format": fmt},
     )
     return Response(
         body.encode(),

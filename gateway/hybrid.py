@@ -32,7 +32,16 @@ from realtime_worker import recording
 from shared.settings import Settings
 
 ENHANCE_SCOPE = "jobs:write"
-ENHANCEMENT_FIELDS = ("speaker_detection", "diarize", "num_speakers", "min_speakers", "max_speakers", "diarization_threshold", "diarizer", "enhance_model")
+ENHANCEMENT_FIELDS = (
+    "speaker_detection",
+    "diarize",
+    "num_speakers",
+    "min_speakers",
+    "max_speakers",
+    "diarization_threshold",
+    "diarizer",
+    "enhance_model",
+)
 
 
 class InvalidHybridOption(ValueError):
@@ -48,7 +57,15 @@ class HybridOptions:
         return dataclasses.asdict(self.enhancement) if self.enhancement else None
 
 
-def parse(query: Mapping[str, str], *, settings: Settings, principal: Principal, model: str, language: str | None, logging_enabled: bool = True) -> HybridOptions:
+def parse(
+    query: Mapping[str, str],
+    *,
+    settings: Settings,
+    principal: Principal,
+    model: str,
+    language: str | None,
+    logging_enabled: bool = True,
+) -> HybridOptions:
     """Read and validate the hybrid-mode options; raises InvalidHybridOption."""
     fields = {k: [v] for k, v in query.items()}
     try:
@@ -69,7 +86,9 @@ def parse(query: Mapping[str, str], *, settings: Settings, principal: Principal,
             raise InvalidHybridOption(f"{', '.join(given)} configure the batch enhancement: they need enhance_on_end=true")
         return HybridOptions(retain_audio=retain, enhancement=None)
     if not retain:
-        raise InvalidHybridOption("enhance_on_end=true needs the session's recording: it cannot be combined with retain_audio=false / enable_logging=false")
+        raise InvalidHybridOption(
+            "enhance_on_end=true needs the session's recording: it cannot be combined with retain_audio=false / enable_logging=false"
+        )
     if not principal.allows(ENHANCE_SCOPE):
         raise InvalidHybridOption(f"enhance_on_end=true submits a batch job: the API key lacks the {ENHANCE_SCOPE!r} scope")
     mode = (query.get("speaker_detection") or "").strip() or None
@@ -95,7 +114,9 @@ class EnhancementRefused(Exception):
     """The recording cannot be enhanced; the message is for the client."""
 
 
-async def submit_enhancement(services: Services, principal: Principal, session_id: uuid.UUID, options: dict[str, Any]) -> uuid.UUID:
+async def submit_enhancement(
+    services: Services, principal: Principal, session_id: uuid.UUID, options: dict[str, Any]
+) -> uuid.UUID:
     """Assemble the session's recording (whole, or what a lost worker had stored) into a
     WAV and submit it as a batch job linked to the session; returns the job id."""
     store = services.store

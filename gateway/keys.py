@@ -54,7 +54,9 @@ NO_NUL = r"^[^\x00]*$"
 
 
 class KeyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL, description="what the key is for, e.g. 'ci' or 'team-a browser app'")
+    name: str = Field(
+        min_length=1, max_length=200, pattern=NO_NUL, description="what the key is for, e.g. 'ci' or 'team-a browser app'"
+    )
     scopes: list[Scope] = Field(min_length=1)
     tenant: str | None = Field(None, pattern=TENANT_NAME, description="tenant name; default: the caller's tenant")
     create_tenant: bool = Field(False, description="create `tenant` if it does not exist yet")
@@ -208,8 +210,16 @@ async def _insert_key(
                 tenant = Tenant(name=body.tenant)
                 db.add(tenant)
                 await db.flush()
-                audit.add(db, audit.TENANT_CREATED, conn=request, principal=principal, tenant_id=tenant.id,
-                          resource_type="tenant", resource_id=tenant.id, details={"name": tenant.name})
+                audit.add(
+                    db,
+                    audit.TENANT_CREATED,
+                    conn=request,
+                    principal=principal,
+                    tenant_id=tenant.id,
+                    resource_type="tenant",
+                    resource_id=tenant.id,
+                    details={"name": tenant.name},
+                )
         key = ApiKey(
             tenant_id=tenant.id,
             name=body.name,
@@ -222,8 +232,19 @@ async def _insert_key(
         await db.flush()
         await db.refresh(key)
         audit.add(
-            db, audit.KEY_CREATED, conn=request, principal=principal, tenant_id=tenant.id, resource_type="api_key", resource_id=key.id,
-            details={"name": key.name, "prefix": key.prefix, "scopes": key.scopes, "expires_at": expires_at.isoformat() if expires_at else None},
+            db,
+            audit.KEY_CREATED,
+            conn=request,
+            principal=principal,
+            tenant_id=tenant.id,
+            resource_type="api_key",
+            resource_id=key.id,
+            details={
+                "name": key.name,
+                "prefix": key.prefix,
+                "scopes": key.scopes,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+            },
         )
     return key, tenant
 
@@ -262,15 +283,27 @@ async def revoke_key(key_id: str, request: Request, principal: Admin, services: 
         if key.revoked_at is None:
             if ADMIN_SCOPE in key.scopes and _status(key, now) == "active":
                 # Lock every admin key so two concurrent revocations cannot both pass this check.
-                admins = list(await db.scalars(
-                    select(ApiKey.id).where(ApiKey.scopes.contains([ADMIN_SCOPE]), ApiKey.revoked_at.is_(None))
-                    .where((ApiKey.expires_at.is_(None)) | (ApiKey.expires_at > now)).with_for_update()
-                ))
+                admins = list(
+                    await db.scalars(
+                        select(ApiKey.id)
+                        .where(ApiKey.scopes.contains([ADMIN_SCOPE]), ApiKey.revoked_at.is_(None))
+                        .where((ApiKey.expires_at.is_(None)) | (ApiKey.expires_at > now))
+                        .with_for_update()
+                    )
+                )
                 if admins == [key.id]:
                     raise ApiError(409, "last_admin_key", "this is the last active admin key; create another admin key first")
             key.revoked_at = now
-            audit.add(db, audit.KEY_REVOKED, conn=request, principal=principal, tenant_id=key.tenant_id,
-                      resource_type="api_key", resource_id=key.id, details={"name": key.name, "prefix": key.prefix})
+            audit.add(
+                db,
+                audit.KEY_REVOKED,
+                conn=request,
+                principal=principal,
+                tenant_id=key.tenant_id,
+                resource_type="api_key",
+                resource_id=key.id,
+                details={"name": key.name, "prefix": key.prefix},
+            )
     return _out(key, tenant)
 
 
@@ -284,7 +317,14 @@ async def me(principal: AnyKey, services: ServicesDep) -> Me:
         key, tenant = await _load_key(db, str(principal.key_id))
     return Me(
         tenant=TenantOut(id=tenant.id, name=tenant.name),
-        key=MeKey(id=key.id, name=key.name, prefix=key.prefix, created_at=key.created_at, expires_at=key.expires_at, last_used_at=key.last_used_at),
+        key=MeKey(
+            id=key.id,
+            name=key.name,
+            prefix=key.prefix,
+            created_at=key.created_at,
+            expires_at=key.expires_at,
+            last_used_at=key.last_used_at,
+        ),
         scopes=sorted(principal.scopes),
         via=principal.via,  # type: ignore[arg-type]
     )
@@ -295,8 +335,13 @@ async def create_token(body: TokenCreate, request: Request, principal: TokenIssu
     """A single-use token for a browser (`?token=` on the batch or realtime endpoints),
     valid `ttl_seconds` (at most 15 minutes), with only the scopes its type needs."""
     token = await issue_token(services, principal, body.type, body.ttl_seconds)
-    await audit.record(services.sessionmaker, audit.TOKEN_ISSUED, conn=request, principal=principal,
-                       details={"type": body.type, "ttl_seconds": body.ttl_seconds})
+    await audit.record(
+        services.sessionmaker,
+        audit.TOKEN_ISSUED,
+        conn=request,
+        principal=principal,
+        details={"type": body.type, "ttl_seconds": body.ttl_seconds},
+    )
     return TokenOut(
         token=token,
         type=body.type,
@@ -348,4 +393,3 @@ async def list_audit(
         events=[AuditOut.model_validate(e, from_attributes=True) for e in page],
         next_cursor=str(page[-1].id) if len(rows) > limit else None,
     )
-

@@ -128,7 +128,7 @@ class RequestLimitsMiddleware:
             if message["type"] == "http.disconnect":
 
                 async def disconnected() -> Message:
-                    return message
+                    return message  # noqa: B023 (returned before the loop moves on)
 
                 return b"", disconnected
             chunk = message.get("body", b"")

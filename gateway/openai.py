@@ -126,7 +126,9 @@ def convert(exc: Exception) -> JSONResponse:
     if isinstance(exc, RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         loc = [str(p) for p in first.get("loc", ())[1:]]
-        return error_response(400, f"{'.'.join(loc)}: {first.get('msg')}" if loc else str(first.get("msg")), param=".".join(loc) or None)
+        return error_response(
+            400, f"{'.'.join(loc)}: {first.get('msg')}" if loc else str(first.get("msg")), param=".".join(loc) or None
+        )
     raise TypeError(exc)
 
 
@@ -183,7 +185,12 @@ def _translation_model(settings, requested: str | None) -> str:
             code="model_not_available",
         ) from None
     if entry.english_only:
-        raise OpenAIError(400, f"model {entry.name!r} is English-only and cannot translate; use a multilingual model", param="model", code="model_not_multilingual")
+        raise OpenAIError(
+            400,
+            f"model {entry.name!r} is English-only and cannot translate; use a multilingual model",
+            param="model",
+            code="model_not_multilingual",
+        )
     return entry.name
 
 
@@ -194,9 +201,19 @@ def parse_request(settings, fields: Fields, task: Task) -> OpenAIRequest:
     granularities = tuple(str(g).strip().lower() for g in get_list(fields, "timestamp_granularities"))
     for g in granularities:
         if g not in GRANULARITIES:
-            raise OpenAIError(400, f"timestamp_granularities items must be 'word' or 'segment', not {g!r}", param="timestamp_granularities", code="invalid_value")
+            raise OpenAIError(
+                400,
+                f"timestamp_granularities items must be 'word' or 'segment', not {g!r}",
+                param="timestamp_granularities",
+                code="invalid_value",
+            )
     if granularities and response_format != "verbose_json":
-        raise OpenAIError(400, "timestamp_granularities needs response_format=verbose_json", param="timestamp_granularities", code="invalid_value")
+        raise OpenAIError(
+            400,
+            "timestamp_granularities needs response_format=verbose_json",
+            param="timestamp_granularities",
+            code="invalid_value",
+        )
 
     if get_bool(fields, "stream", default=False):
         raise OpenAIError(
@@ -208,7 +225,12 @@ def parse_request(settings, fields: Fields, task: Task) -> OpenAIRequest:
         )
     chunking = get_json(fields, "chunking_strategy")
     if chunking is not None and chunking != "auto" and not (isinstance(chunking, dict) and chunking.get("type") == "server_vad"):
-        raise OpenAIError(400, "chunking_strategy must be 'auto' or an object with type 'server_vad'", param="chunking_strategy", code="invalid_value")
+        raise OpenAIError(
+            400,
+            "chunking_strategy must be 'auto' or an object with type 'server_vad'",
+            param="chunking_strategy",
+            code="invalid_value",
+        )
 
     include = [str(i).strip() for i in get_list(fields, "include")]
     for item in include:
@@ -322,10 +344,18 @@ def _created(entry: model_registry.ModelEntry) -> int:
 
 def _models(settings) -> dict[str, dict[str, Any]]:
     entries = model_registry.available(settings)
-    listing = {name: {"id": name, "object": "model", "created": _created(e), "owned_by": "dalston"} for name, e in entries.items()}
+    listing = {
+        name: {"id": name, "object": "model", "created": _created(e), "owned_by": "dalston"} for name, e in entries.items()
+    }
     for alias, target in model_registry.aliases(settings).items():
         if target in entries and alias not in listing:
-            listing[alias] = {"id": alias, "object": "model", "created": _created(entries[target]), "owned_by": "dalston", "root": target}
+            listing[alias] = {
+                "id": alias,
+                "object": "model",
+                "created": _created(entries[target]),
+                "owned_by": "dalston",
+                "root": target,
+            }
     return listing
 
 

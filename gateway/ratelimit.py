@@ -125,7 +125,11 @@ class Quota:
     reset_s: int
 
     def headers(self) -> dict[str, str]:
-        return {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining), "RateLimit-Reset": str(self.reset_s)}
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_s),
+        }
 
 
 class RateLimited(ApiError):
@@ -141,7 +145,9 @@ async def hit(redis, tenant_id: uuid.UUID, limits: Limits) -> Quota:
     """Count one request against the tenant's window; raises RateLimited past the limit."""
     window_ms = limits.window_s * 1000
     count, remaining_ms = await redis.eval(_HIT, 1, f"{_REQUEST_PREFIX}{tenant_id}", window_ms)
-    quota = Quota(limit=limits.requests, remaining=max(0, limits.requests - int(count)), reset_s=max(1, math.ceil(int(remaining_ms) / 1000)))
+    quota = Quota(
+        limit=limits.requests, remaining=max(0, limits.requests - int(count)), reset_s=max(1, math.ceil(int(remaining_ms) / 1000))
+    )
     if int(count) > limits.requests:
         raise RateLimited(
             RATE_LIMITED,

@@ -224,14 +224,18 @@ class ElevenLabsEdge:
             supported = [*ELEVENLABS_REALTIME_MODELS, *settings.realtime_variants, *model_registry.available(settings)]
             known = model_id in model_registry.aliases(settings) or model_id in model_registry.available(settings)
             if not known and not is_parakeet(model_id, settings):
-                raise Refused(p.INVALID_REQUEST, f"The model_id '{model_id}' is invalid. Supported models: {', '.join(supported)}")
+                raise Refused(
+                    p.INVALID_REQUEST, f"The model_id '{model_id}' is invalid. Supported models: {', '.join(supported)}"
+                )
         # `encoding` and `sample_rate` are what older SDKs and LiveKit send instead.
         audio_format = (q.get("audio_format") or q.get("encoding") or "").strip().lower()
         if not audio_format and q.get("sample_rate"):
             audio_format = f"pcm_{q.get('sample_rate')}"
         audio_format = audio_format or "pcm_16000"
         if audio_format not in ELEVENLABS_FORMATS:
-            raise Refused(p.INVALID_REQUEST, f"audio_format {audio_format!r} is not supported; use one of {', '.join(ELEVENLABS_FORMATS)}")
+            raise Refused(
+                p.INVALID_REQUEST, f"audio_format {audio_format!r} is not supported; use one of {', '.join(ELEVENLABS_FORMATS)}"
+            )
         self.audio_format = audio_format
         encoding, rate = ELEVENLABS_FORMATS[audio_format]
         strategy = (q.get("commit_strategy") or "manual").strip().lower()
@@ -285,7 +289,9 @@ class ElevenLabsEdge:
         # other fields is refused before it is parsed.
         limit = self.settings.realtime_max_chunk_bytes * 4 // 3 + MAX_CONTROL_FRAME_CHARS
         if len(text) > limit:
-            return self._input_error(f"message of {len(text)} characters exceeds the {limit}-character limit; dropped", p.CHUNK_TOO_LARGE)
+            return self._input_error(
+                f"message of {len(text)} characters exceeds the {limit}-character limit; dropped", p.CHUNK_TOO_LARGE
+            )
         try:
             msg = safejson.loads(text)
         except json.JSONDecodeError as exc:
@@ -356,7 +362,10 @@ class ElevenLabsEdge:
             out: list[dict[str, Any]] = [{"message_type": "committed_transcript", "text": msg["text"]}]
             if self.include_timestamps:
                 language = msg.get("language") or self.params.language or ""
-                words = [Word(text=w["word"], start=w["start"], end=w["end"], probability=w.get("probability")) for w in msg.get("words", [])]
+                words = [
+                    Word(text=w["word"], start=w["start"], end=w["end"], probability=w.get("probability"))
+                    for w in msg.get("words", [])
+                ]
                 out.append(
                     {
                         "message_type": "committed_transcript_with_timestamps",
@@ -425,17 +434,31 @@ async def _serve(ws: WebSocket, auth: WebSocketAuth, edge_class: type[NativeEdge
     except RedisError as exc:
         log.warning("realtime_registry_unavailable", error=f"{type(exc).__name__}: {exc}")
         await ratelimit.release_session(services.redis, slot)
-        await _refuse(ws, edge_error, Refused(p.NO_CAPACITY, "the realtime worker registry is unavailable; retry shortly", p.CLOSE_TRY_AGAIN))
+        await _refuse(
+            ws,
+            edge_error,
+            Refused(p.NO_CAPACITY, "the realtime worker registry is unavailable; retry shortly", p.CLOSE_TRY_AGAIN),
+        )
         return
     if isinstance(allocation, NoCapacity):
         await ratelimit.release_session(services.redis, slot)
         if allocation.workers == 0:
-            refused = Refused(p.MODEL_UNAVAILABLE if allocation.model != settings.default_model else p.NO_CAPACITY, allocation.message, p.CLOSE_TRY_AGAIN)
+            refused = Refused(
+                p.MODEL_UNAVAILABLE if allocation.model != settings.default_model else p.NO_CAPACITY,
+                allocation.message,
+                p.CLOSE_TRY_AGAIN,
+            )
         else:
             refused = Refused(p.NO_CAPACITY, allocation.message, p.CLOSE_TRY_AGAIN)
         await _refuse(ws, edge_error, refused)
         return
-    log.info("realtime_session_allocated", session_id=session_id, worker=allocation.worker_id, model=model, key_id=str(principal.key_id))
+    log.info(
+        "realtime_session_allocated",
+        session_id=session_id,
+        worker=allocation.worker_id,
+        model=model,
+        key_id=str(principal.key_id),
+    )
     renewer = asyncio.create_task(_renew(registry, allocation, settings.realtime_lease_ttl_s / 3))
     slot_renewer = asyncio.create_task(ratelimit.keep_session(services.redis, slot, settings.realtime_lease_ttl_s / 3))
     record: SessionRecord | None = None
@@ -449,7 +472,11 @@ async def _serve(ws: WebSocket, auth: WebSocketAuth, edge_class: type[NativeEdge
             )  # fmt: skip
         except (SQLAlchemyError, OSError) as exc:
             log.warning("realtime_session_row_failed", error=f"{type(exc).__name__}: {exc}")
-            await _refuse(ws, edge_error, Refused(p.NO_CAPACITY, "the session history database is unavailable; retry shortly", p.CLOSE_TRY_AGAIN))
+            await _refuse(
+                ws,
+                edge_error,
+                Refused(p.NO_CAPACITY, "the session history database is unavailable; retry shortly", p.CLOSE_TRY_AGAIN),
+            )
             return
         query = urlencode({**params.query(), "session_id": session_id})
         try:
@@ -461,7 +488,9 @@ async def _serve(ws: WebSocket, auth: WebSocketAuth, edge_class: type[NativeEdge
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             log.warning("realtime_worker_unreachable", worker=allocation.worker_id, error=f"{type(exc).__name__}: {exc}")
             outcome = (RealtimeSessionStatus.failed, "the realtime worker could not be reached")
-            await _refuse(ws, edge_error, Refused(p.WORKER_LOST, "the realtime worker could not be reached; retry", p.CLOSE_TRY_AGAIN))
+            await _refuse(
+                ws, edge_error, Refused(p.WORKER_LOST, "the realtime worker could not be reached; retry", p.CLOSE_TRY_AGAIN)
+            )
             return
         async with upstream:
             await ws.accept()
@@ -558,7 +587,10 @@ async def _proxy(
             await asyncio.wait({down}, timeout=settings.realtime_end_timeout_s)
         if not down.done():
             await upstream.close()
-            return RealtimeSessionStatus.failed, f"the realtime worker did not finish the session within {settings.realtime_end_timeout_s:g} s"
+            return (
+                RealtimeSessionStatus.failed,
+                f"the realtime worker did not finish the session within {settings.realtime_end_timeout_s:g} s",
+            )
         closed = down.result()
         if closed is None:
             # No close frame: the worker died under the session. Its recording holds what

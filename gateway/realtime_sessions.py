@@ -187,7 +187,13 @@ async def load_session(db: AsyncSession, principal: Principal, session_id: str) 
         parsed = uuid.UUID(session_id)
     except ValueError:
         parsed = None
-    row = await db.scalar(select(RealtimeSession).where(RealtimeSession.id == parsed, RealtimeSession.tenant_id == principal.tenant_id)) if parsed else None
+    row = (
+        await db.scalar(
+            select(RealtimeSession).where(RealtimeSession.id == parsed, RealtimeSession.tenant_id == principal.tenant_id)
+        )
+        if parsed
+        else None
+    )
     if row is None:
         raise ApiError(404, "session_not_found", f"no realtime session {session_id!r}")
     return row
@@ -212,7 +218,9 @@ async def list_sessions(
     query = select(RealtimeSession).where(RealtimeSession.tenant_id == principal.tenant_id)
     if status is not None:
         if status not in RealtimeSessionStatus.__members__:
-            raise ApiError(400, "invalid_parameter", f"status must be one of {', '.join(RealtimeSessionStatus.__members__)}, not {status!r}")
+            raise ApiError(
+                400, "invalid_parameter", f"status must be one of {', '.join(RealtimeSessionStatus.__members__)}, not {status!r}"
+            )
         query = query.where(RealtimeSession.status == status)
     if model is not None:
         query = query.where(RealtimeSession.model == model)
@@ -224,7 +232,9 @@ async def list_sessions(
     if started_before is not None:
         query = query.where(RealtimeSession.started_at < started_before)
     async with services.sessionmaker() as db:
-        rows, next_cursor = await newest_first(db, query, RealtimeSession.started_at, RealtimeSession.id, cursor=cursor, limit=limit)
+        rows, next_cursor = await newest_first(
+            db, query, RealtimeSession.started_at, RealtimeSession.id, cursor=cursor, limit=limit
+        )
     return SessionList(sessions=[view(r) for r in rows], next_cursor=next_cursor, has_more=next_cursor is not None)
 
 

@@ -113,7 +113,9 @@ def _speaker_options(
             raise ApiError(400, "invalid_parameter", f"{name} must be an integer from 1 to {MAX_SPEAKERS}, not {value!r}")
     if num is not None and (lowest is not None or highest is not None):
         raise ApiError(
-            400, "invalid_parameter", "num_speakers fixes the count; min_speakers/max_speakers bound a detected count: give one or the other"
+            400,
+            "invalid_parameter",
+            "num_speakers fixes the count; min_speakers/max_speakers bound a detected count: give one or the other",
         )
     if lowest is not None and highest is not None and lowest > highest:
         raise ApiError(400, "invalid_parameter", f"min_speakers ({lowest}) is greater than max_speakers ({highest})")
@@ -134,7 +136,9 @@ def _engine_choices(settings: Settings, mode: str, diarizer: str | None, pipelin
             raise ApiError(400, "invalid_parameter", f"pipeline must be one of {', '.join(PIPELINES)}, not {pipeline!r}")
         if pipeline == "integrated":
             if mode == "per_channel":
-                raise ApiError(400, "invalid_parameter", "pipeline=integrated transcribes one mixed-down track; it cannot run per_channel")
+                raise ApiError(
+                    400, "invalid_parameter", "pipeline=integrated transcribes one mixed-down track; it cannot run per_channel"
+                )
             engines["transcribe"] = INTEGRATED_ENGINE
     if diarizer is not None:
         if mode != "diarize":

@@ -241,7 +241,9 @@ async def rotate_secret(webhook_id: str, request: Request, principal: Admin, ser
         endpoint = await _load(db, principal, webhook_id, for_update=True)
         endpoint.secret = generate_secret()
         endpoint.updated_at = datetime.now(UTC)
-        audit.add(db, audit.WEBHOOK_SECRET_ROTATED, conn=request, principal=principal, resource_type="webhook", resource_id=endpoint.id)
+        audit.add(
+            db, audit.WEBHOOK_SECRET_ROTATED, conn=request, principal=principal, resource_type="webhook", resource_id=endpoint.id
+        )
     log.info("webhook_secret_rotated", webhook_id=webhook_id)
     return _with_secret(endpoint)
 

@@ -65,7 +65,9 @@ def build_dag(spec: JobSpec) -> list[TaskNode]:
     nodes = [TaskNode("prepare", "prepare", engines["prepare"])]
     if engines["transcribe"] in INTEGRATED_ENGINES:
         if spec.speaker_detection == "per_channel":
-            raise DagError(f"{engines['transcribe']} transcribes one mixed-down track; it cannot run speaker_detection=per_channel")
+            raise DagError(
+                f"{engines['transcribe']} transcribes one mixed-down track; it cannot run speaker_detection=per_channel"
+            )
         config = {
             **transcribe_config,
             "diarize": spec.speaker_detection == "diarize",
@@ -94,7 +96,9 @@ def build_dag(spec: JobSpec) -> list[TaskNode]:
         raise DagError(f"speaker_detection={spec.speaker_detection!r} is not supported")
     merge_deps = tuple(n.name for n in nodes)
     nodes.append(
-        TaskNode("merge", "merge", engines["merge"], merge_deps, {"model": spec.model, "speaker_detection": spec.speaker_detection})
+        TaskNode(
+            "merge", "merge", engines["merge"], merge_deps, {"model": spec.model, "speaker_detection": spec.speaker_detection}
+        )
     )
     validate(nodes)
     return nodes

@@ -210,7 +210,11 @@ class Orchestrator:
                 await db.execute(
                     update(RealtimeSession)
                     .where(RealtimeSession.id == session_id, RealtimeSession.status == RealtimeSessionStatus.active.value)
-                    .values(status=RealtimeSessionStatus.interrupted.value, ended_at=now, error="the gateway serving this session stopped")
+                    .values(
+                        status=RealtimeSessionStatus.interrupted.value,
+                        ended_at=now,
+                        error="the gateway serving this session stopped",
+                    )
                 )
 
         patience = now - timedelta(seconds=self.settings.engine_unavailable_after_s)

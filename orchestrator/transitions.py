@@ -9,7 +9,7 @@ notifications) is returned as `Effects` and performed after commit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,11 +44,11 @@ class Effects:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _from_unix(seconds: float | None) -> datetime:
-    return datetime.fromtimestamp(seconds, timezone.utc) if seconds is not None else utcnow()
+    return datetime.fromtimestamp(seconds, UTC) if seconds is not None else utcnow()
 
 
 def _done(task: Task) -> bool:

@@ -15,7 +15,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import structlog
@@ -125,7 +125,7 @@ class WebhookDeliverer:
     # --- steps --------------------------------------------------------------------
 
     async def _claim(self) -> list[uuid.UUID]:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         lease = timedelta(seconds=self.settings.webhook_timeout_s + LEASE_MARGIN_S)
         async with self.sessionmaker() as db, db.begin():
             rows = list(
@@ -143,7 +143,7 @@ class WebhookDeliverer:
 
     async def _deliver(self, delivery_id: uuid.UUID) -> None:
         with structlog.contextvars.bound_contextvars(delivery_id=str(delivery_id)):
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             try:
                 prepared = await self._prepare(delivery_id)
             except PermanentFailure as exc:
@@ -201,7 +201,7 @@ class WebhookDeliverer:
         )
 
     async def _post(self, prepared: Prepared) -> Outcome:
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
         clock = time.perf_counter()
 
         def outcome(status: int | None, error: str | None, body: str | None = None, *, permanent: bool = False) -> Outcome:
@@ -215,7 +215,7 @@ class WebhookDeliverer:
         except UrlUnresolvable as exc:
             return outcome(None, str(exc))
 
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         headers = {"content-type": "application/json", "host": target.url.netloc.decode("ascii")}
         if prepared.format == ELEVENLABS:
             headers["ElevenLabs-Signature"] = elevenlabs_signature(prepared.secret, int(now.timestamp()), prepared.body)
@@ -268,7 +268,7 @@ class WebhookDeliverer:
                     response_body=outcome.response_body,
                 )
             )
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             code = outcome.status_code
             if code is not None and 200 <= code < 300:
                 delivery.status = "delivered"
@@ -303,4 +303,3 @@ def _chunk(transcript: Transcript, job: Job) -> dict:
     # Same stored options as gateway.elevenlabs.routes.response_options (the route writes them).
     options = ResponseOptions.model_validate(elevenlabs_options(job).get("request_options") or {})
     return to_response(transcript, options, transcription_id=str(job.id))
-

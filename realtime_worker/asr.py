@@ -179,7 +179,9 @@ class DecodeQueue:
         """Queue a decode. Cancelling the returned future drops it if it has not started."""
         future: asyncio.Future[Decoded] = asyncio.get_running_loop().create_future()
         final = priority == FINAL
-        heapq.heappush(self._heap, (priority, next(self._order), lambda: self.backend.decode(audio, final=final, **options), future))
+        heapq.heappush(
+            self._heap, (priority, next(self._order), lambda: self.backend.decode(audio, final=final, **options), future)
+        )
         self._wake.set()
         return future
 

@@ -29,7 +29,9 @@ class AudioDecoder:
     def __init__(self, encoding: str, sample_rate: int) -> None:
         self.encoding = encoding
         self.sample_rate = sample_rate
-        self._resampler = None if sample_rate == TARGET_RATE else soxr.ResampleStream(sample_rate, TARGET_RATE, 1, dtype="float32")
+        self._resampler = (
+            None if sample_rate == TARGET_RATE else soxr.ResampleStream(sample_rate, TARGET_RATE, 1, dtype="float32")
+        )
 
     def duration(self, data: bytes) -> float:
         width = 2 if self.encoding == "pcm_s16le" else 1

@@ -36,7 +36,9 @@ SHUTDOWN_GRACE_S = 10.0
 
 
 class Worker:
-    def __init__(self, settings: Settings, *, host: str, port: int, url: str, worker_id: str, capacity: int, models: list[str]) -> None:
+    def __init__(
+        self, settings: Settings, *, host: str, port: int, url: str, worker_id: str, capacity: int, models: list[str]
+    ) -> None:
         self.settings = settings
         self.host = host
         self.port = port
@@ -68,7 +70,9 @@ class Worker:
         async with serve(self._handle, self.host, self.port, process_request=self._http, max_size=max_size) as server:
             self.status = "ready"
             beat = asyncio.create_task(self._heartbeat_loop())
-            log.info("realtime_worker_listening", url=self.url, worker_id=self.worker_id, capacity=self.capacity, models=self.models)
+            log.info(
+                "realtime_worker_listening", url=self.url, worker_id=self.worker_id, capacity=self.capacity, models=self.models
+            )
             await stop.wait()
             # Drain: no new allocations, let running sessions finish for a while.
             self.status = "draining"
@@ -131,10 +135,17 @@ class Worker:
             await self._reject(ws, p.INVALID_REQUEST, p.first_error(exc), p.CLOSE_POLICY)
             return
         if model not in self.queues:
-            await self._reject(ws, p.MODEL_UNAVAILABLE, f"this worker does not serve model {model!r} (it serves {', '.join(self.models)})", p.CLOSE_POLICY)
+            await self._reject(
+                ws,
+                p.MODEL_UNAVAILABLE,
+                f"this worker does not serve model {model!r} (it serves {', '.join(self.models)})",
+                p.CLOSE_POLICY,
+            )
             return
         if self.status != "ready" or len(self.sessions) >= self.capacity:
-            await self._reject(ws, p.NO_CAPACITY, f"the realtime worker is at capacity ({self.capacity} sessions)", p.CLOSE_TRY_AGAIN)
+            await self._reject(
+                ws, p.NO_CAPACITY, f"the realtime worker is at capacity ({self.capacity} sessions)", p.CLOSE_TRY_AGAIN
+            )
             return
         session_id = params.session_id or uuid.uuid4().hex
         params = params.model_copy(update={"model": model})

@@ -154,7 +154,8 @@ class Session:
     async def _on_audio(self, data: bytes, now: float) -> None:
         if len(data) > self.settings.realtime_max_chunk_bytes:
             await self._soft_error(
-                p.CHUNK_TOO_LARGE, f"audio frame of {len(data)} bytes exceeds the {self.settings.realtime_max_chunk_bytes}-byte limit; dropped"
+                p.CHUNK_TOO_LARGE,
+                f"audio frame of {len(data)} bytes exceeds the {self.settings.realtime_max_chunk_bytes}-byte limit; dropped",
             )
             return
         if not data:
@@ -181,7 +182,11 @@ class Session:
             )
         if lag > self.settings.realtime_lag_warn_s and not self._lag_warned:
             self._lag_warned = True
-            await self.send(p.message(p.WARNING, code="lag", message=f"transcription is {lag:.1f} s behind the audio", lag_seconds=round(lag, 3)))
+            await self.send(
+                p.message(
+                    p.WARNING, code="lag", message=f"transcription is {lag:.1f} s behind the audio", lag_seconds=round(lag, 3)
+                )
+            )
         elif lag < self.settings.realtime_lag_warn_s / 2:
             self._lag_warned = False
 
@@ -316,7 +321,9 @@ class Session:
 
     def _submit_final(self, start: int, end: int) -> asyncio.Future[Decoded]:
         audio = self.buf[start - self.buf_start : end - self.buf_start].copy()
-        return self.queue.submit(FINAL, audio, words=self.params.word_timestamps, language=self.params.language, prompt=self.prompt)
+        return self.queue.submit(
+            FINAL, audio, words=self.params.word_timestamps, language=self.params.language, prompt=self.prompt
+        )
 
     def _drop_speculation(self) -> None:
         if self.spec is not None:
@@ -413,7 +420,9 @@ class Session:
         self.stats.partials += 1
         start = self.pending[0].start if self.pending else round(seg_start / SAMPLE_RATE, 3)
         await self.send(
-            p.message(p.PARTIAL, utterance_id=utterance_id, text=text, start=start, end=round((seg_start + audio.size) / SAMPLE_RATE, 3))
+            p.message(
+                p.PARTIAL, utterance_id=utterance_id, text=text, start=start, end=round((seg_start + audio.size) / SAMPLE_RATE, 3)
+            )
         )
 
     def cancel(self) -> None:

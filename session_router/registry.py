@@ -138,7 +138,9 @@ class NoCapacity:
     def message(self) -> str:
         if self.workers == 0:
             return f"no realtime worker serving model {self.model!r} is available"
-        return f"all realtime workers serving model {self.model!r} are busy ({self.active} of {self.capacity} sessions); retry later"
+        return (
+            f"all realtime workers serving model {self.model!r} are busy ({self.active} of {self.capacity} sessions); retry later"
+        )
 
 
 @dataclass(frozen=True)
@@ -212,7 +214,12 @@ class Registry:
 
     async def renew(self, allocation: Allocation) -> bool:
         """Extend the lease; False when it is gone (released, or repaired after expiry)."""
-        return bool(await self._renew(keys=[leases_key(allocation.worker_id), session_key(allocation.session_id)], args=[allocation.session_id, self.lease_ms]))
+        return bool(
+            await self._renew(
+                keys=[leases_key(allocation.worker_id), session_key(allocation.session_id)],
+                args=[allocation.session_id, self.lease_ms],
+            )
+        )
 
     async def release(self, allocation: Allocation) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:

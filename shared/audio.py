@@ -107,7 +107,7 @@ def decode(path: Path, *, target_rate: int = TARGET_RATE) -> tuple[np.ndarray, i
                 feed(to_float.resample(frame))
         except (av.FFmpegError, ValueError):
             if not chunks:
-                raise AudioError("the audio stream could not be decoded")
+                raise AudioError("the audio stream could not be decoded") from None
         feed(to_float.resample(None), last=True)
     finally:
         container.close()

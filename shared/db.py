@@ -28,7 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from shared.settings import get_settings
 
 
-class JobStatus(str, enum.Enum):
+class JobStatus(enum.StrEnum):
     pending = "pending"
     running = "running"
     completed = "completed"
@@ -40,7 +40,7 @@ class JobStatus(str, enum.Enum):
         return self in (JobStatus.completed, JobStatus.failed, JobStatus.cancelled)
 
 
-class TaskStatus(str, enum.Enum):
+class TaskStatus(enum.StrEnum):
     pending = "pending"  # waiting on dependencies
     ready = "ready"  # enqueued on its engine stream
     running = "running"
@@ -137,7 +137,7 @@ class Task(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class RealtimeSessionStatus(str, enum.Enum):
+class RealtimeSessionStatus(enum.StrEnum):
     active = "active"
     completed = "completed"  # ended by the client (end message or close)
     interrupted = "interrupted"  # the worker died or shut down under it

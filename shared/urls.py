@@ -90,9 +90,7 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     except ValueError:
         pass
     try:
-        infos = await asyncio.wait_for(
-            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), DNS_TIMEOUT_S
-        )
+        infos = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), DNS_TIMEOUT_S)
     except (socket.gaierror, UnicodeError) as exc:
         raise UrlUnresolvable(f"the host {host!r} does not resolve: {exc}") from exc
     except TimeoutError as exc:

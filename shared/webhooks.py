@@ -17,7 +17,7 @@ import hmac
 import json
 import secrets
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook
 
 from shared.db import Job, JobStatus, WebhookDelivery, WebhookEndpoint
+
 # Re-exported: the gateway and orchestrator import the URL guard from here.
 from shared.urls import Target, UrlRefused, UrlUnresolvable, check_url, parse_url, resolve  # noqa: F401
 
@@ -148,7 +149,7 @@ async def enqueue_deliveries(db: AsyncSession, job: Job) -> int:
     plan = _plan(job, event, endpoints)
     if not plan:
         return 0
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     native = native_payload(job, event, now)
     rows = [
         {
@@ -166,9 +167,7 @@ async def enqueue_deliveries(db: AsyncSession, job: Job) -> int:
         }
         for endpoint, fmt in plan
     ]
-    result = await db.execute(
-        insert(WebhookDelivery).values(rows).on_conflict_do_nothing().returning(WebhookDelivery.id)
-    )
+    result = await db.execute(insert(WebhookDelivery).values(rows).on_conflict_do_nothing().returning(WebhookDelivery.id))
     return len(result.all())
 
 
@@ -178,6 +177,4 @@ async def find_endpoint(db: AsyncSession, tenant_id: uuid.UUID, endpoint_id: str
         parsed = uuid.UUID(str(endpoint_id))
     except ValueError:
         return None
-    return await db.scalar(
-        select(WebhookEndpoint).where(WebhookEndpoint.id == parsed, WebhookEndpoint.tenant_id == tenant_id)
-    )
+    return await db.scalar(select(WebhookEndpoint).where(WebhookEndpoint.id == parsed, WebhookEndpoint.tenant_id == tenant_id))

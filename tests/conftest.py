@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-
 from support import REDIS_URL, create_database, drop_database, free_port, wait_for_port
 
 

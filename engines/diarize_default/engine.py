@@ -116,8 +116,7 @@ class DefaultDiarizerEngine:
         from silero_vad import get_speech_timestamps
 
         regions = [
-            (r["start"], r["end"])
-            for r in get_speech_timestamps(torch.from_numpy(audio), self._vad, sampling_rate=TARGET_RATE)
+            (r["start"], r["end"]) for r in get_speech_timestamps(torch.from_numpy(audio), self._vad, sampling_rate=TARGET_RATE)
         ]  # in samples
         threshold = options.threshold if options.threshold is not None else self.settings.diarize_threshold
         details = {"speech_seconds": round(sum(e - s for s, e in regions) / TARGET_RATE, 3), "threshold": threshold}
@@ -199,7 +198,9 @@ def _cluster(embeddings: np.ndarray, options: SpeakerOptions, threshold: float, 
     return _absorb_small(embeddings, labels, weights, keep=lowest)
 
 
-def _absorb_small(embeddings: np.ndarray, labels: np.ndarray, weights: np.ndarray, *, keep: int, min_seconds: float = 2.0) -> np.ndarray:
+def _absorb_small(
+    embeddings: np.ndarray, labels: np.ndarray, weights: np.ndarray, *, keep: int, min_seconds: float = 2.0
+) -> np.ndarray:
     """With an automatic count, a cluster holding under `min_seconds` of speech is an outlier
     (a cough, an odd window), not a person: give its windows to the nearest real cluster."""
     labels = labels.copy()

@@ -128,7 +128,9 @@ def _segment(s, channel: int | None) -> Segment:
         start=s.start,
         end=s.end,
         text=s.text.strip(),
-        words=[Word(text=w.word.strip(), start=w.start, end=w.end, probability=w.probability, channel=channel) for w in s.words or []],
+        words=[
+            Word(text=w.word.strip(), start=w.start, end=w.end, probability=w.probability, channel=channel) for w in s.words or []
+        ],
         channel=channel,
         seek=s.seek,
         avg_logprob=s.avg_logprob,

@@ -20,8 +20,8 @@ from shared.contracts import (
     Segment,
     StageInfo,
     TaskMessage,
-    Transcript,
     TranscribeOutput,
+    Transcript,
 )
 from shared.storage import ObjectStore
 
@@ -106,10 +106,18 @@ def assemble(
                 },
             ),
             *(
-                StageInfo(stage="transcribe", engine_id=t.details.get("engine_id", "unknown"), details={**t.details, "channel": t.channel})
+                StageInfo(
+                    stage="transcribe",
+                    engine_id=t.details.get("engine_id", "unknown"),
+                    details={**t.details, "channel": t.channel},
+                )
                 for t in transcribed
             ),
-            *([StageInfo(stage="align", engine_id=aligned.details.get("engine_id", "unknown"), details=aligned.details)] if aligned else []),
+            *(
+                [StageInfo(stage="align", engine_id=aligned.details.get("engine_id", "unknown"), details=aligned.details)]
+                if aligned
+                else []
+            ),
             *(
                 [
                     StageInfo(

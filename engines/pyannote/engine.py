@@ -58,13 +58,17 @@ class PyannoteEngine:
         try:
             from pyannote.audio import Pipeline
         except ImportError as exc:
-            raise EngineError(f"pyannote.audio is not installed: pip install 'dalston[pyannote]' ({exc})", retryable=True) from exc
+            raise EngineError(
+                f"pyannote.audio is not installed: pip install 'dalston[pyannote]' ({exc})", retryable=True
+            ) from exc
         try:
             pipeline = Pipeline.from_pretrained(source, token=self.settings.hf_token)
         except Exception as exc:
             raise EngineError(f"cannot load pyannote pipeline {source!r}: {exc}", retryable=True) from exc
         if pipeline is None:  # pyannote returns None for gated models without access
-            raise EngineError(f"pyannote pipeline {source!r} is gated: accept its conditions and set DALSTON_HF_TOKEN", retryable=True)
+            raise EngineError(
+                f"pyannote pipeline {source!r} is gated: accept its conditions and set DALSTON_HF_TOKEN", retryable=True
+            )
         self._pipeline = pipeline
         return pipeline
 
@@ -83,7 +87,9 @@ class PyannoteEngine:
         annotation = getattr(result, "exclusive_speaker_diarization", None) or getattr(result, "speaker_diarization", result)
         names: dict[str, str] = {}
         turns = [
-            SpeakerTurn(speaker=names.setdefault(label, f"speaker_{len(names)}"), start=round(seg.start, 3), end=round(seg.end, 3))
+            SpeakerTurn(
+                speaker=names.setdefault(label, f"speaker_{len(names)}"), start=round(seg.start, 3), end=round(seg.end, 3)
+            )
             for seg, _, label in annotation.itertracks(yield_label=True)
         ]
         elapsed = time.perf_counter() - began
@@ -95,6 +101,10 @@ class PyannoteEngine:
                 turns=turns,
                 num_speakers=len(names),
                 duration=duration,
-                details={"engine_id": self.engine_id, "model": self.settings.pyannote_model, "processing_seconds": round(elapsed, 3)},
+                details={
+                    "engine_id": self.engine_id,
+                    "model": self.settings.pyannote_model,
+                    "processing_seconds": round(elapsed, 3),
+                },
             ),
         )

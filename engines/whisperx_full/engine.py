@@ -53,12 +53,22 @@ class WhisperXFullEngine:
             key = self._run(self.diarizer, task, "diarize", task.inputs, config.get("speakers", {}), store, workdir)
             diarized = DiarizeOutput.model_validate_json(store.get_bytes(key))
 
-        return write_output(store, task, IntegratedOutput(transcribe=transcribed, align=aligned, diarize=diarized, warnings=warnings))
+        return write_output(
+            store, task, IntegratedOutput(transcribe=transcribed, align=aligned, diarize=diarized, warnings=warnings)
+        )
 
     @staticmethod
-    def _run(engine, task: TaskMessage, stage: str, inputs: dict[str, str], config: dict, store: ObjectStore, workdir: Path) -> str:
+    def _run(
+        engine, task: TaskMessage, stage: str, inputs: dict[str, str], config: dict, store: ObjectStore, workdir: Path
+    ) -> str:
         sub = task.model_copy(
-            update={"name": stage, "stage": stage, "inputs": inputs, "config": config, "output_prefix": f"{task.output_prefix}{stage}/"}
+            update={
+                "name": stage,
+                "stage": stage,
+                "inputs": inputs,
+                "config": config,
+                "output_prefix": f"{task.output_prefix}{stage}/",
+            }
         )
         stage_dir = workdir / stage
         stage_dir.mkdir()

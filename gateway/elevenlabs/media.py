@@ -57,7 +57,9 @@ async def fetch_url(url: str, directory: Path, *, max_bytes: int, timeout: float
         raise ApiError(400, "invalid_parameter", f"the media URL is not a valid URL: {exc}") from exc
     path = directory / "download"
     try:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)), follow_redirects=False) as client:
+        async with httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)), follow_redirects=False
+        ) as client:
             for _ in range(MAX_REDIRECTS + 1):
                 target = await check_url(current, allow_private=allow_private)
                 # Connect to the address that was checked, so DNS cannot change under us.
@@ -93,7 +95,9 @@ def wrap_pcm(upload: Upload, directory: Path) -> Upload:
     if upload.path is None or upload.size == 0:
         raise ApiError(400, "empty_file", "the uploaded file is empty")
     if upload.size % PCM_WIDTH:
-        raise ApiError(400, "invalid_audio", "file_format=pcm_s16le_16 data must be whole 16-bit samples (an even number of bytes)")
+        raise ApiError(
+            400, "invalid_audio", "file_format=pcm_s16le_16 data must be whole 16-bit samples (an even number of bytes)"
+        )
     path = directory / "pcm.wav"
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
@@ -105,4 +109,3 @@ def wrap_pcm(upload: Upload, directory: Path) -> Upload:
                 out.writeframesraw(block)
     stem = os.path.splitext(upload.filename or "audio")[0] or "audio"
     return Upload(fields=upload.fields, path=path, filename=f"{stem}.wav", content_type="audio/wav", size=path.stat().st_size)
-

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from gateway.elevenlabs.errors import invalid
 from gateway.errors import ApiError
-from gateway.forms import Fields, FieldError, get_bool, get_float, get_int, get_json, get_list, get_str
+from gateway.forms import FieldError, Fields, get_bool, get_float, get_int, get_json, get_list, get_str
 from shared.formats.documents import ExportOptions
 from shared.formats.elevenlabs import ResponseOptions, whisper_language
 
@@ -84,7 +84,7 @@ def _additional_formats(fields: Fields) -> list[ExportOptions]:
     formats = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
-            raise FieldError("additional_formats", f"item {i} must be an object like {{\"format\": \"srt\"}}, got {item!r}")
+            raise FieldError("additional_formats", f'item {i} must be an object like {{"format": "srt"}}, got {item!r}')
         try:
             formats.append(ExportOptions.model_validate(item))
         except ValidationError as exc:
@@ -100,7 +100,10 @@ def _keyterms(fields: Fields) -> list[str]:
         raise FieldError("keyterms", f"at most {MAX_KEYTERMS} terms, got {len(terms)}")
     for term in terms:
         if len(term) >= MAX_KEYTERM_CHARS or len(term.split()) > MAX_KEYTERM_WORDS:
-            raise FieldError("keyterms", f"each term must be under {MAX_KEYTERM_CHARS} characters and at most {MAX_KEYTERM_WORDS} words: {term!r}")
+            raise FieldError(
+                "keyterms",
+                f"each term must be under {MAX_KEYTERM_CHARS} characters and at most {MAX_KEYTERM_WORDS} words: {term!r}",
+            )
         if KEYTERM_FORBIDDEN & set(term):
             raise FieldError("keyterms", f"terms may not contain any of < > {{ }} [ ] \\: {term!r}")
     return terms
@@ -160,7 +163,9 @@ def parse_convert(fields: Fields) -> ConvertRequest:
     if code is not None:
         language = whisper_language(code)
         if language is None:
-            raise ApiError(400, "invalid_language", f"language_code {code!r} is not an ISO 639-1 or 639-3 code of a supported language")
+            raise ApiError(
+                400, "invalid_language", f"language_code {code!r} is not an ISO 639-1 or 639-3 code of a supported language"
+            )
 
     diarize = get_bool(fields, "diarize", False)
     num_speakers = get_int(fields, "num_speakers", minimum=1, maximum=32)

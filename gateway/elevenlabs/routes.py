@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
 from gateway import audit
-from gateway.auth import TOKEN_TYPES, TOKEN_TTL_SECONDS, Principal, issue_token, require_scope
+from gateway.auth import TOKEN_TTL_SECONDS, TOKEN_TYPES, Principal, issue_token, require_scope
 from gateway.elevenlabs.errors import ElevenLabsRoute, invalid
 from gateway.elevenlabs.media import fetch_url, wrap_pcm
 from gateway.elevenlabs.request import ConvertRequest, parse_convert
@@ -186,12 +186,18 @@ async def convert(
             convert_request = parse_convert(upload.fields)
             if not retain and convert_request.webhook:
                 # The webhook is delivered from the stored transcript, so it cannot be deleted here.
-                raise ApiError(400, "feature_unavailable", "enable_logging=false (zero retention) is not available with webhook=true")
+                raise ApiError(
+                    400, "feature_unavailable", "enable_logging=false (zero retention) is not available with webhook=true"
+                )
             job = await _submit(services, principal, upload, convert_request, Path(scratch))
 
     transcription_id = str(job.id)
     if convert_request.webhook:
-        ack = {"message": WEBHOOK_ACK_MESSAGE, "request_id": job.parameters["elevenlabs"]["request_id"], "transcription_id": transcription_id}
+        ack = {
+            "message": WEBHOOK_ACK_MESSAGE,
+            "request_id": job.parameters["elevenlabs"]["request_id"],
+            "transcription_id": transcription_id,
+        }
         return JSONResponse(ack)
     try:
         job = await wait_for_job(services.redis, services.sessionmaker, job.id, settings.elevenlabs_sync_timeout_s)
@@ -232,7 +238,9 @@ async def single_use_token(
     request: Request,
     principal: Annotated[Principal, Depends(require_scope("jobs:read", "jobs:write", "realtime"))],
     services: ServicesDep,
-    ttl_seconds: Annotated[int, Query(ge=1, le=TOKEN_TTL_SECONDS, description="lifetime; default 15 minutes")] = TOKEN_TTL_SECONDS,
+    ttl_seconds: Annotated[
+        int, Query(ge=1, le=TOKEN_TTL_SECONDS, description="lifetime; default 15 minutes")
+    ] = TOKEN_TTL_SECONDS,
 ) -> JSONResponse:
     """A token for one request (`?token=`): for browsers that must not hold a key. It
     carries only the scopes its type needs (of those the key has)."""
@@ -240,6 +248,10 @@ async def single_use_token(
         raise invalid(f"token_type must be one of {', '.join(TOKEN_TYPES)}, not {token_type!r}")
     token = await issue_token(services, principal, token_type, ttl_seconds)
     await audit.record(
-        services.sessionmaker, audit.TOKEN_ISSUED, conn=request, principal=principal, details={"type": token_type, "ttl_seconds": ttl_seconds}
+        services.sessionmaker,
+        audit.TOKEN_ISSUED,
+        conn=request,
+        principal=principal,
+        details={"type": token_type, "ttl_seconds": ttl_seconds},
     )
     return JSONResponse({"token": token})

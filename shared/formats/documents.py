@@ -206,11 +206,15 @@ def to_pdf(t: Transcript, options: ExportOptions) -> bytes:
 
 
 def to_text(t: Transcript, options: ExportOptions) -> str:
-    rendered = to_txt(resegmented(t, options), include_speakers=options.include_speakers, include_timestamps=options.include_timestamps)
+    rendered = to_txt(
+        resegmented(t, options), include_speakers=options.include_speakers, include_timestamps=options.include_timestamps
+    )
     width = options.max_characters_per_line
     if width is None:
         return rendered
-    lines = [wrapped for line in rendered.splitlines() for wrapped in (textwrap.wrap(line, width, break_long_words=False) or [""])]
+    lines = [
+        wrapped for line in rendered.splitlines() for wrapped in (textwrap.wrap(line, width, break_long_words=False) or [""])
+    ]
     return "\n".join(lines) + "\n" if lines else ""
 
 

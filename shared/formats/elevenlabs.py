@@ -87,7 +87,9 @@ def with_speaker_ids(t: Transcript) -> Transcript:
         return w.model_copy(update={"speaker": ids.get(speaker) if speaker else None})
 
     segments = [
-        s.model_copy(update={"speaker": ids.get(s.speaker) if s.speaker else None, "words": [word(w, s.speaker) for w in s.words]})
+        s.model_copy(
+            update={"speaker": ids.get(s.speaker) if s.speaker else None, "words": [word(w, s.speaker) for w in s.words]}
+        )
         for s in t.segments
     ]
     return t.model_copy(

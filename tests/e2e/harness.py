@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import jiwer
 import redis
-
 from support import FIXTURES, REDIS_URL, create_database, drop_database, free_port
+
 from dalston.fleet import Fleet, default_services, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,7 +77,9 @@ def wait_for_stage(client: httpx.Client, job_id: str, name: str, status: str, ti
     raise TimeoutError(f"stage {name} of job {job_id} never reached {status}")
 
 
-def start_fleet(backend: str, data_dir: Path, extra_env: dict[str, str], *, redis_db: int | None = None) -> Iterator[RunningFleet]:
+def start_fleet(
+    backend: str, data_dir: Path, extra_env: dict[str, str], *, redis_db: int | None = None
+) -> Iterator[RunningFleet]:
     """`redis_db` overrides the backend's Redis index, for fleets that run beside the default ones."""
     database_url = create_database()
     redis_url = f"{REDIS_URL}/{REDIS_DB[backend] if redis_db is None else redis_db}"

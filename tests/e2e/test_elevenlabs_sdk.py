@@ -17,7 +17,6 @@ import pytest
 from elevenlabs import ElevenLabs
 from elevenlabs.core.api_error import ApiError
 from elevenlabs.errors import NotFoundError, UnprocessableEntityError
-
 from harness import API_KEY, RunningFleet, reference, start_fleet, wer
 from support import FIXTURES, Receiver
 
@@ -32,7 +31,11 @@ REDIS_DB = 10
 @pytest.fixture(scope="module")
 def el_fleet(tmp_path_factory) -> Iterator[RunningFleet]:
     # Webhooks go to a receiver on loopback, which production refuses by default.
-    env = {"DALSTON_ALLOW_PRIVATE_URLS": "true", "DALSTON_WEBHOOK_BACKOFF_S": "[1, 1, 1]", "DALSTON_WEBHOOK_POLL_INTERVAL_S": "0.2"}
+    env = {
+        "DALSTON_ALLOW_PRIVATE_URLS": "true",
+        "DALSTON_WEBHOOK_BACKOFF_S": "[1, 1, 1]",
+        "DALSTON_WEBHOOK_POLL_INTERVAL_S": "0.2",
+    }
     yield from start_fleet("fs", tmp_path_factory.mktemp("fleet-elevenlabs"), env, redis_db=REDIS_DB)
 
 
@@ -175,7 +178,9 @@ def test_webhook_mode_delivers_a_signed_transcript(el_fleet: RunningFleet, clien
 
 def test_webhook_mode_without_an_endpoint_is_refused(client: ElevenLabs) -> None:
     with pytest.raises(UnprocessableEntityError) as caught, (FIXTURES / "short_en.wav").open("rb") as f:
-        client.speech_to_text.convert(model_id="scribe_v1", file=f, webhook=True, webhook_id="00000000-0000-0000-0000-000000000000")
+        client.speech_to_text.convert(
+            model_id="scribe_v1", file=f, webhook=True, webhook_id="00000000-0000-0000-0000-000000000000"
+        )
     assert "webhook_id" in caught.value.body["detail"]["message"]
 
 

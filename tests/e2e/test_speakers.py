@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-
-from dalston.fleet import engine_service
 from harness import RunningFleet, reference, start_fleet, submit, wait_for, wer
 from support import FIXTURES
+
+from dalston.fleet import engine_service
 
 pytestmark = pytest.mark.e2e
 pytest.importorskip("silero_vad", reason="speaker detection needs the 'diarize' extra")

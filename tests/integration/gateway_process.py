@@ -19,10 +19,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 import redis
+from support import REDIS_URL, create_database, drop_database, free_port
 
 from dalston.fleet import Fleet, gateway_service, realtime_worker_service, wait_http
 from shared.bootstrap import generate_key, hash_key
-from support import REDIS_URL, create_database, drop_database, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_DB = 13

@@ -40,7 +40,15 @@ TRANSCRIPT = Transcript(
     language="en",
     language_probability=0.9,
     duration=1.0,
-    segments=[Segment(id=0, start=0.0, end=1.0, text="hello world", words=[Word(text="hello", start=0.0, end=0.5), Word(text="world", start=0.5, end=1.0)])],
+    segments=[
+        Segment(
+            id=0,
+            start=0.0,
+            end=1.0,
+            text="hello world",
+            words=[Word(text="hello", start=0.0, end=0.5), Word(text="world", start=0.5, end=1.0)],
+        )
+    ],
     words=[Word(text="hello", start=0.0, end=0.5), Word(text="world", start=0.5, end=1.0)],
     model="tiny.en",
 )
@@ -78,7 +86,9 @@ async def add_tenant(services: Services, name: str) -> TenantKeys:
         keys = TenantKeys(id=tenant.id, name=name)
         for scope in SCOPES:
             secret = generate_key()
-            row = ApiKey(tenant_id=tenant.id, name=f"only {scope}", prefix=key_prefix(secret), key_hash=hash_key(secret), scopes=[scope])
+            row = ApiKey(
+                tenant_id=tenant.id, name=f"only {scope}", prefix=key_prefix(secret), key_hash=hash_key(secret), scopes=[scope]
+            )
             db.add(row)
             await db.flush()
             keys.keys[scope], keys.key_ids[scope] = secret, row.id
@@ -93,9 +103,20 @@ async def add_job(services: Services, tenant_id: uuid.UUID) -> str:
     async with services.sessionmaker() as db, db.begin():
         db.add(
             Job(
-                id=job_id, tenant_id=tenant_id, status="completed", model="tiny.en", language="en", speaker_detection="none",
-                parameters={}, audio_key=f"jobs/{job_id}/audio.wav", audio_bytes=32_000, audio_duration=1.0, audio_channels=1,
-                audio_sample_rate=16_000, transcript_key=key, completed_at=datetime.now(UTC),
+                id=job_id,
+                tenant_id=tenant_id,
+                status="completed",
+                model="tiny.en",
+                language="en",
+                speaker_detection="none",
+                parameters={},
+                audio_key=f"jobs/{job_id}/audio.wav",
+                audio_bytes=32_000,
+                audio_duration=1.0,
+                audio_channels=1,
+                audio_sample_rate=16_000,
+                transcript_key=key,
+                completed_at=datetime.now(UTC),
             )
         )
     return str(job_id)
@@ -103,7 +124,13 @@ async def add_job(services: Services, tenant_id: uuid.UUID) -> str:
 
 async def add_webhook(services: Services, tenant_id: uuid.UUID) -> str:
     async with services.sessionmaker() as db, db.begin():
-        endpoint = WebhookEndpoint(tenant_id=tenant_id, url="https://hooks.example.com/dalston", events=["job.completed"], active=True, secret="whsec_" + "x" * 32)
+        endpoint = WebhookEndpoint(
+            tenant_id=tenant_id,
+            url="https://hooks.example.com/dalston",
+            events=["job.completed"],
+            active=True,
+            secret="whsec_" + "x" * 32,
+        )
         db.add(endpoint)
         await db.flush()
         return str(endpoint.id)
@@ -113,8 +140,14 @@ async def add_session(services: Services, tenant_id: uuid.UUID) -> str:
     """A finished realtime session (no recording: its audio routes answer their own 404)."""
     async with services.sessionmaker() as db, db.begin():
         row = RealtimeSession(
-            tenant_id=tenant_id, status="completed", protocol="native", model="tiny.en", parameters={}, retain_audio=True,
-            ended_at=datetime.now(UTC), audio_duration=1.0,
+            tenant_id=tenant_id,
+            status="completed",
+            protocol="native",
+            model="tiny.en",
+            parameters={},
+            retain_audio=True,
+            ended_at=datetime.now(UTC),
+            audio_duration=1.0,
         )
         db.add(row)
         await db.flush()
@@ -124,7 +157,9 @@ async def add_session(services: Services, tenant_id: uuid.UUID) -> str:
 async def add_key(services: Services, tenant_id: uuid.UUID) -> str:
     secret = generate_key()
     async with services.sessionmaker() as db, db.begin():
-        row = ApiKey(tenant_id=tenant_id, name="to revoke", prefix=key_prefix(secret), key_hash=hash_key(secret), scopes=["jobs:read"])
+        row = ApiKey(
+            tenant_id=tenant_id, name="to revoke", prefix=key_prefix(secret), key_hash=hash_key(secret), scopes=["jobs:read"]
+        )
         db.add(row)
         await db.flush()
         return str(row.id)
@@ -132,7 +167,9 @@ async def add_key(services: Services, tenant_id: uuid.UUID) -> str:
 
 @pytest.fixture(scope="module")
 async def world(database_url: str, redis_url: str, tmp_path_factory) -> AsyncIterator[World]:
-    settings = Settings(database_url=database_url, redis_url=redis_url, data_dir=tmp_path_factory.mktemp("matrix"), storage_backend="fs")
+    settings = Settings(
+        database_url=database_url, redis_url=redis_url, data_dir=tmp_path_factory.mktemp("matrix"), storage_backend="fs"
+    )
     app = create_app(settings)
     lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()
@@ -144,8 +181,13 @@ async def world(database_url: str, redis_url: str, tmp_path_factory) -> AsyncIte
         b = await add_tenant(services, f"matrix-b-{suffix}")
         models = (await client.get("/v1/models", headers=auth(a.keys["jobs:read"]))).json()["data"]
         yield World(
-            client=client, app=app, services=services, a=a, b=b,
-            b_job=await add_job(services, b.id), b_webhook=await add_webhook(services, b.id),
+            client=client,
+            app=app,
+            services=services,
+            a=a,
+            b=b,
+            b_job=await add_job(services, b.id),
+            b_webhook=await add_webhook(services, b.id),
             b_session=await add_session(services, b.id),
             model_id=models[0]["id"] if models else "tiny.en",
         )
@@ -216,7 +258,7 @@ def expected_scopes(method: str, path: str) -> frozenset[str]:
 
 @pytest.mark.parametrize("route", [r for r in ROUTES if r.access and not r.access.public], ids=route_id)
 def test_each_route_demands_the_expected_scope(route: DeclaredRoute) -> None:
-    for method in (["WS"] if route.websocket else sorted(route.methods - {"HEAD"})):
+    for method in ["WS"] if route.websocket else sorted(route.methods - {"HEAD"}):
         assert route.access.scopes == expected_scopes(method, route.path), f"{method} {route.path}"
 
 
@@ -264,6 +306,7 @@ async def test_http_route_matrix(world: World, method: str, route: DeclaredRoute
     w = world
     values = await own_values(w)
     url = fill(route.path, values)
+
     def request(key: str | None = None, target: str = url, **kwargs: Any):
         return w.client.request(method, target, headers=auth(key) if key else {}, **kwargs)
 
@@ -329,12 +372,22 @@ def _error_code(response: httpx.Response) -> Any:
 # -- WebSockets -----------------------------------------------------------------------
 
 
-async def ws_attempt(app: Any, path: str, query: str = "", headers: dict[str, str] | None = None) -> tuple[list[dict], int | None]:
+async def ws_attempt(
+    app: Any, path: str, query: str = "", headers: dict[str, str] | None = None
+) -> tuple[list[dict], int | None]:
     """Open a WebSocket through ASGI: the JSON messages sent and the close code."""
     scope = {
-        "type": "websocket", "asgi": {"version": "3.0"}, "scheme": "ws", "path": path, "raw_path": path.encode(),
-        "root_path": "", "query_string": query.encode(), "server": ("gateway", 80), "client": ("127.0.0.1", 50000),
-        "subprotocols": [], "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "scheme": "ws",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": query.encode(),
+        "server": ("gateway", 80),
+        "client": ("127.0.0.1", 50000),
+        "subprotocols": [],
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
     }
     inbox: asyncio.Queue = asyncio.Queue()
     await inbox.put({"type": "websocket.connect"})
@@ -407,7 +460,9 @@ async def test_batch_token_is_single_use_short_lived_and_scoped(world: World) ->
     w = world
     job = await add_job(w.services, w.a.id)
     url = f"/v1/speech-to-text/transcripts/{job}"
-    response = await w.client.post("/v1/single-use-token/batch_scribe", headers=auth(w.a.keys["jobs:read"]), params={"ttl_seconds": 30})
+    response = await w.client.post(
+        "/v1/single-use-token/batch_scribe", headers=auth(w.a.keys["jobs:read"]), params={"ttl_seconds": 30}
+    )
     token = response.json()["token"]
     assert (await w.client.get(url, params={"token": token})).status_code == 200
     again = await w.client.get(url, params={"token": token})
@@ -424,13 +479,17 @@ async def test_batch_token_is_single_use_short_lived_and_scoped(world: World) ->
     assert (await w.client.get(f"/v1/speech-to-text/transcripts/{w.b_job}", params={"token": token})).status_code == 404
 
     # Native issuance: lifetime and scopes are stated; the TTL bound is enforced.
-    response = await w.client.post("/v1/tokens", headers=auth(w.a.keys["jobs:write"]), json={"type": "batch_scribe", "ttl_seconds": 60})
+    response = await w.client.post(
+        "/v1/tokens", headers=auth(w.a.keys["jobs:write"]), json={"type": "batch_scribe", "ttl_seconds": 60}
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["scopes"] == ["jobs:write"] and body["type"] == "batch_scribe"
     ttl = await w.services.redis.ttl("dalston:token:" + hashlib.sha256(body["token"].encode()).hexdigest())
     assert 0 < ttl <= 60
-    too_long = await w.client.post("/v1/tokens", headers=auth(w.a.keys["jobs:write"]), json={"type": "batch_scribe", "ttl_seconds": 3600})
+    too_long = await w.client.post(
+        "/v1/tokens", headers=auth(w.a.keys["jobs:write"]), json={"type": "batch_scribe", "ttl_seconds": 3600}
+    )
     assert too_long.status_code == 400
     wrong = await w.client.post("/v1/tokens", headers=auth(w.a.keys["jobs:write"]), json={"type": "realtime_scribe"})
     assert wrong.status_code == 403

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from support import FIXTURES
 
 pytest.importorskip("silero_vad", reason="the default diarizer needs the 'diarize' extra")
@@ -16,7 +15,10 @@ from engines.merge.speakers import assign_speakers  # noqa: E402
 from shared.audio import decode  # noqa: E402
 from shared.contracts import Segment, SpeakerTurn, Word  # noqa: E402
 
-TRUTH = [SpeakerTurn(speaker=t["speaker"], start=t["start"], end=t["end"]) for t in json.loads((FIXTURES / "conversation_en.json").read_text())["turns"]]
+TRUTH = [
+    SpeakerTurn(speaker=t["speaker"], start=t["start"], end=t["end"])
+    for t in json.loads((FIXTURES / "conversation_en.json").read_text())["turns"]
+]
 
 
 def der(reference: list[SpeakerTurn], hypothesis: list[SpeakerTurn], step: float = 0.01) -> float:
@@ -70,7 +72,13 @@ def words(audio) -> list[Segment]:
     model = WhisperModel(str(get_model_path()), device="cpu", compute_type="int8", cpu_threads=2)
     segments, _ = model.transcribe(audio, language="en", word_timestamps=True, condition_on_previous_text=False)
     return [
-        Segment(id=s.id, start=s.start, end=s.end, text=s.text.strip(), words=[Word(text=w.word.strip(), start=w.start, end=w.end) for w in s.words])
+        Segment(
+            id=s.id,
+            start=s.start,
+            end=s.end,
+            text=s.text.strip(),
+            words=[Word(text=w.word.strip(), start=w.start, end=w.end) for w in s.words],
+        )
         for s in segments
     ]
 
@@ -111,6 +119,8 @@ def test_silence_has_no_turns(engine) -> None:
 
 def test_der_counts_confusion_and_misses() -> None:
     ref = [SpeakerTurn(speaker="A", start=0, end=1), SpeakerTurn(speaker="B", start=1, end=2)]
-    assert der(ref, [SpeakerTurn(speaker="x", start=0, end=1), SpeakerTurn(speaker="y", start=1, end=2)]) == pytest.approx(0, abs=0.01)
+    assert der(ref, [SpeakerTurn(speaker="x", start=0, end=1), SpeakerTurn(speaker="y", start=1, end=2)]) == pytest.approx(
+        0, abs=0.01
+    )
     assert der(ref, [SpeakerTurn(speaker="x", start=0, end=2)]) == pytest.approx(0.5, abs=0.01)
     assert der(ref, [SpeakerTurn(speaker="x", start=0, end=1)]) == pytest.approx(0.5, abs=0.01)

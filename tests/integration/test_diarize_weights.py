@@ -34,12 +34,16 @@ def test_aligner_without_a_model_says_what_to_configure(tmp_path: Path) -> None:
         Wav2Vec2AlignEngine(Settings(align_model=str(tmp_path / "nope"))).model()
 
 
-@pytest.mark.skipif(not os.environ.get("DALSTON_PYANNOTE_MODEL"), reason="pyannote weights are not available here (set DALSTON_PYANNOTE_MODEL)")
+@pytest.mark.skipif(
+    not os.environ.get("DALSTON_PYANNOTE_MODEL"), reason="pyannote weights are not available here (set DALSTON_PYANNOTE_MODEL)"
+)
 def test_pyannote_loads_configured_weights() -> None:
     assert PyannoteEngine(Settings()).pipeline() is not None
 
 
-@pytest.mark.skipif(not os.environ.get("DALSTON_ALIGN_MODEL"), reason="wav2vec2 weights are not available here (set DALSTON_ALIGN_MODEL)")
+@pytest.mark.skipif(
+    not os.environ.get("DALSTON_ALIGN_MODEL"), reason="wav2vec2 weights are not available here (set DALSTON_ALIGN_MODEL)"
+)
 def test_aligner_loads_configured_weights() -> None:
     assert Wav2Vec2AlignEngine(Settings()).model() is not None
 

@@ -43,7 +43,10 @@ TRANSCRIPT = Transcript(
             start=0.1,
             end=1.0,
             text="hello world",
-            words=[Word(text="hello", start=0.1, end=0.5, probability=0.9), Word(text="world", start=0.6, end=1.0, probability=0.8)],
+            words=[
+                Word(text="hello", start=0.1, end=0.5, probability=0.9),
+                Word(text="world", start=0.6, end=1.0, probability=0.8),
+            ],
         )
     ],
     words=[Word(text="hello", start=0.1, end=0.5, probability=0.9), Word(text="world", start=0.6, end=1.0, probability=0.8)],
@@ -83,7 +86,9 @@ async def complete(services: Services, job_id: str, transcript: Transcript = TRA
     await asyncio.to_thread(services.store.put_bytes, key, transcript.model_dump_json().encode())
     async with services.sessionmaker() as db, db.begin():
         await db.execute(
-            update(Job).where(Job.id == uuid.UUID(job_id)).values(status="completed", transcript_key=key, completed_at=datetime.now(UTC))
+            update(Job)
+            .where(Job.id == uuid.UUID(job_id))
+            .values(status="completed", transcript_key=key, completed_at=datetime.now(UTC))
         )
     await services.redis.publish(streams.job_done_channel(job_id), json.dumps({"job_id": job_id, "status": "completed"}))
 
@@ -113,7 +118,12 @@ async def test_sync_request_waits_for_the_job_and_returns_a_chunk(api) -> None:
     client, services = api
     since = datetime.now(UTC)
     response_task = asyncio.create_task(
-        post(client, timestamps_granularity="character", additional_formats='[{"format":"srt"},{"format":"txt"}]', keyterms='["Dalston"]')
+        post(
+            client,
+            timestamps_granularity="character",
+            additional_formats='[{"format":"srt"},{"format":"txt"}]',
+            keyterms='["Dalston"]',
+        )
     )
     job_id = (await new_job(services, since, response_task)).id
     job = await job_row(services, str(job_id))
@@ -226,7 +236,9 @@ async def test_pcm_s16le_16_raw_audio(api, tmp_path: Path) -> None:
     seconds = 1.5
     raw = tmp_path / "audio.raw"
     raw.write_bytes(b"\x00\x01" * int(16000 * seconds))
-    job = await job_row(services, (await post(client, raw, webhook="true", file_format="pcm_s16le_16")).json()["transcription_id"])
+    job = await job_row(
+        services, (await post(client, raw, webhook="true", file_format="pcm_s16le_16")).json()["transcription_id"]
+    )
     assert job.audio_format == "wav" and job.audio_sample_rate == 16000 and job.audio_channels == 1
     assert job.audio_duration == pytest.approx(seconds)
     odd = tmp_path / "odd.raw"
@@ -372,4 +384,3 @@ async def test_zero_retention_deletes_after_the_response(api) -> None:
     response = await task
     assert response.status_code == 200 and response.json()["text"] == "hello world"
     assert await job_row(services, job_id) is None
-

@@ -18,8 +18,8 @@ import redis
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from dalston.fleet import NAME_WIDTH
 from dalston.embedded import DataDirLocked, EmbeddedPostgres, EmbeddedRedis, lock_data_dir
+from dalston.fleet import NAME_WIDTH
 from dalston.up import migrate_and_seed
 from shared import db
 from shared.bootstrap import hash_key

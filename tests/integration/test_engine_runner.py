@@ -199,14 +199,23 @@ async def test_prepare_transcribe_merge_chain(r, store, start_runner) -> None:
 
     async def run(name: str, engine_id: str, inputs: dict[str, str]) -> str:
         task = prepare.model_copy(
-            update={"task_id": uuid.uuid4().hex, "name": name, "stage": name, "engine_id": engine_id, "inputs": inputs,
-                    "output_prefix": f"jobs/{prepare.job_id}/tasks/{name}/", "config": {"model": "tiny.en"}}
+            update={
+                "task_id": uuid.uuid4().hex,
+                "name": name,
+                "stage": name,
+                "engine_id": engine_id,
+                "inputs": inputs,
+                "output_prefix": f"jobs/{prepare.job_id}/tasks/{name}/",
+                "config": {"model": "tiny.en"},
+            }
         )
         await enqueue(r, task)
         return (await events_for(r, task, until="task.completed"))[-1].output_key
 
     prepared = await run("prepare", "prepare", {})
     transcribed = await run("transcribe", "faster-whisper", {"prepare": prepared})
-    transcript = Transcript.model_validate_json(store.get_bytes(await run("merge", "merge", {"prepare": prepared, "transcribe": transcribed})))
+    transcript = Transcript.model_validate_json(
+        store.get_bytes(await run("merge", "merge", {"prepare": prepared, "transcribe": transcribed}))
+    )
     assert "short test" in transcript.text.lower()
     assert transcript.model == "tiny.en" and transcript.words

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import free_port, wait_for_port
 from sqlalchemy import select, update
+from support import free_port, wait_for_port
 
 from gateway.app import create_app
 from gateway.services import Services

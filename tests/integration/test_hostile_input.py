@@ -19,9 +19,9 @@ import httpx
 import numpy as np
 import pytest
 import websockets
+from gateway_process import Gateway, start_gateway
 from test_gateway_api import add_key, make_client, settings  # noqa: F401 - fixtures
 
-from gateway_process import Gateway, start_gateway
 from shared.audio import probe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,15 @@ DEEP = "[" * 5000 + "]" * 5000
 # -- the corpus -----------------------------------------------------------------------
 
 
-def wav(*, channels: int = 1, rate: int = 16000, bits: int = 16, tag: int = 1, data: bytes = b"\0" * 32000, data_size: int | None = None) -> bytes:
+def wav(
+    *,
+    channels: int = 1,
+    rate: int = 16000,
+    bits: int = 16,
+    tag: int = 1,
+    data: bytes = b"\0" * 32000,
+    data_size: int | None = None,
+) -> bytes:
     block = channels * bits // 8
     fmt = struct.pack("<HHIIHH", tag, channels, rate, rate * block, block, bits)
     size = len(data) if data_size is None else data_size
@@ -168,7 +176,9 @@ async def test_json_bodies_queries_and_multipart_framing(api: httpx.AsyncClient)
     deep = await api.post("/v1/webhooks", content=DEEP, headers={"Content-Type": "application/json"})
     assert deep.status_code == 400 and deep.json()["error"]["code"] == "json_too_deep", deep.text
 
-    big = await api.post("/v1/webhooks", content=b"{" + b" " * (2 * 1024 * 1024) + b"}", headers={"Content-Type": "application/json"})
+    big = await api.post(
+        "/v1/webhooks", content=b"{" + b" " * (2 * 1024 * 1024) + b"}", headers={"Content-Type": "application/json"}
+    )
     assert big.status_code == 413 and big.json()["error"]["code"] == "request_too_large"
 
     async def chunked():  # no Content-Length: refused once the stream crosses the limit
@@ -187,7 +197,9 @@ async def test_json_bodies_queries_and_multipart_framing(api: httpx.AsyncClient)
     assert el_query.status_code == 414 and el_query.json()["detail"]["status"] == "uri_too_long"
 
     unterminated = await api.post(
-        URL, content=b"--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc", headers={"Content-Type": "multipart/form-data; boundary=b"}
+        URL,
+        content=b'--b\r\nContent-Disposition: form-data; name="file"\r\n\r\nabc',
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
     )
     assert unterminated.status_code == 400 and unterminated.json()["error"]["code"] == "malformed_multipart"
     await _still_serving(api)
@@ -279,7 +291,9 @@ async def test_elevenlabs_websocket_frames(gateway: Gateway) -> None:
         error = await _next(ws)
         assert error["message_type"] == kind and error["error"], (kind, error)
     # Still a working session: a commit of nothing is accepted silently, a chunk too.
-    await ws.send(json.dumps({"message_type": "input_audio_chunk", "audio_base_64": "AAAA", "commit": False, "sample_rate": 16000}))
+    await ws.send(
+        json.dumps({"message_type": "input_audio_chunk", "audio_base_64": "AAAA", "commit": False, "sample_rate": 16000})
+    )
     await ws.close()
 
     ws = await _connect(gateway, path)

@@ -16,13 +16,13 @@ import httpx
 import pytest
 from sqlalchemy import update
 from support import create_database, drop_database
+from test_auth_matrix import add_job, add_webhook, auth
 
 from gateway.app import create_app
 from gateway.services import Services
 from shared.bootstrap import generate_key, hash_key, key_prefix, migrate
 from shared.db import ApiKey, Tenant
 from shared.settings import Settings
-from test_auth_matrix import add_job, add_webhook, auth
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,9 @@ def own_database() -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 async def gw(own_database: str, redis_url: str, tmp_path_factory) -> AsyncIterator[tuple[httpx.AsyncClient, Services, str]]:
-    settings = Settings(database_url=own_database, redis_url=redis_url, data_dir=tmp_path_factory.mktemp("keys"), storage_backend="fs")
+    settings = Settings(
+        database_url=own_database, redis_url=redis_url, data_dir=tmp_path_factory.mktemp("keys"), storage_backend="fs"
+    )
     app = create_app(settings)
     lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()
@@ -63,8 +65,15 @@ async def events(client: httpx.AsyncClient, admin: str, **filters) -> list[dict]
 async def test_create_list_me_and_revoke(gw) -> None:
     client, services, admin = gw
     response = await client.post(
-        "/v1/keys", headers=auth(admin),
-        json={"name": "team a ci", "tenant": "team-a", "create_tenant": True, "scopes": ["jobs:read", "jobs:write"], "expires_in_seconds": 3600},
+        "/v1/keys",
+        headers=auth(admin),
+        json={
+            "name": "team a ci",
+            "tenant": "team-a",
+            "create_tenant": True,
+            "scopes": ["jobs:read", "jobs:write"],
+            "expires_in_seconds": 3600,
+        },
     )
     assert response.status_code == 201, response.text
     created = response.json()
@@ -119,7 +128,11 @@ async def test_key_creation_is_validated(gw) -> None:
         ({"name": "x", "scopes": ["jobs:read"], "tenant": "../etc"}, 400, "invalid_parameter"),
         ({"name": "x", "scopes": ["jobs:read"], "expires_at": "2001-01-01T00:00:00Z"}, 400, "invalid_parameter"),
         ({"name": "x", "scopes": ["jobs:read"], "expires_at": "2099-01-01T00:00:00"}, 400, "invalid_parameter"),  # no zone
-        ({"name": "x", "scopes": ["jobs:read"], "expires_at": "2099-01-01T00:00:00Z", "expires_in_seconds": 600}, 400, "invalid_parameter"),
+        (
+            {"name": "x", "scopes": ["jobs:read"], "expires_at": "2099-01-01T00:00:00Z", "expires_in_seconds": 600},
+            400,
+            "invalid_parameter",
+        ),
     ]
     for body, status, code in cases:
         response = await client.post("/v1/keys", headers=auth(admin), json=body)
@@ -131,10 +144,18 @@ async def test_key_creation_is_validated(gw) -> None:
 
 async def test_expired_key_is_refused_and_audited(gw) -> None:
     client, services, admin = gw
-    created = (await client.post("/v1/keys", headers=auth(admin), json={"name": "soon", "scopes": ["jobs:read"], "expires_in_seconds": 60})).json()
+    created = (
+        await client.post(
+            "/v1/keys", headers=auth(admin), json={"name": "soon", "scopes": ["jobs:read"], "expires_in_seconds": 60}
+        )
+    ).json()
     assert (await client.get("/v1/me", headers=auth(created["key"]))).status_code == 200
     async with services.sessionmaker() as db, db.begin():  # let the minute pass
-        await db.execute(update(ApiKey).where(ApiKey.id == uuid.UUID(created["id"])).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        await db.execute(
+            update(ApiKey)
+            .where(ApiKey.id == uuid.UUID(created["id"]))
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
     response = await client.get("/v1/audio/transcriptions", headers=auth(created["key"]))
     assert response.status_code == 401 and created["key"] not in response.text
     assert (await client.get(f"/v1/keys/{created['id']}", headers=auth(admin))).json()["status"] == "expired"
@@ -170,8 +191,10 @@ async def test_actions_are_audited_without_secrets(gw) -> None:
     logged = await events(client, admin)
     by_action = {(e["action"], e["resource_id"]) for e in logged}
     for expected in [
-        ("transcript.exported", job), ("job.deleted", job),
-        ("webhook.secret_rotated", webhook), ("webhook.deleted", webhook),
+        ("transcript.exported", job),
+        ("job.deleted", job),
+        ("webhook.secret_rotated", webhook),
+        ("webhook.deleted", webhook),
     ]:
         assert expected in by_action, expected
     exported = next(e for e in logged if e["action"] == "transcript.exported")
@@ -204,7 +227,15 @@ async def test_audit_cursor_and_filters(gw) -> None:
     assert len(failed) >= 5 and all(e["action"] == "auth.failed" for e in failed)
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert await events(client, admin, since=future) == []
-    for bad in ({"cursor": "abc"}, {"cursor": "9" * 30}, {"limit": 0}, {"since": "yesterday"}, {"tenant_id": "x"}, {"action": "a\x00b"}, {"resource_id": "\x00"}):
+    for bad in (
+        {"cursor": "abc"},
+        {"cursor": "9" * 30},
+        {"limit": 0},
+        {"since": "yesterday"},
+        {"tenant_id": "x"},
+        {"action": "a\x00b"},
+        {"resource_id": "\x00"},
+    ):
         response = await client.get("/v1/audit", headers=auth(admin), params=bad)
         assert response.status_code == 400, (bad, response.text)
 

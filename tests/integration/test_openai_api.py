@@ -82,7 +82,9 @@ async def make_client(settings: Settings) -> AsyncIterator[Callable[..., Awaitab
             tenant = Tenant(name=f"tenant-{uuid.uuid4().hex[:8]}")
             db.add(tenant)
             await db.flush()
-            db.add(ApiKey(tenant_id=tenant.id, name="t", prefix=key[:10], key_hash=hash_key(key), scopes=["jobs:read", "jobs:write"]))
+            db.add(
+                ApiKey(tenant_id=tenant.id, name="t", prefix=key[:10], key_hash=hash_key(key), scopes=["jobs:read", "jobs:write"])
+            )
         client.headers["Authorization"] = f"Bearer {key}"
         return client, services
 
@@ -97,7 +99,9 @@ async def api(make_client) -> tuple[httpx.AsyncClient, Services]:
     return await make_client()
 
 
-async def finish(services: Services, job_id: uuid.UUID, transcript: Transcript | None = TRANSCRIPT, *, error: str | None = None) -> None:
+async def finish(
+    services: Services, job_id: uuid.UUID, transcript: Transcript | None = TRANSCRIPT, *, error: str | None = None
+) -> None:
     """What the orchestrator does when a job ends: store, mark, notify."""
     async with services.sessionmaker() as db, db.begin():
         job = await db.get(Job, job_id)
@@ -138,8 +142,13 @@ def as_form(data: list[tuple[str, str]] | dict) -> dict[str, str | list[str]]:
 
 
 async def openai_call(
-    client: httpx.AsyncClient, services: Services, data: list[tuple[str, str]] | dict, *, path: str = URL,
-    transcript: Transcript | None = TRANSCRIPT, error: str | None = None,
+    client: httpx.AsyncClient,
+    services: Services,
+    data: list[tuple[str, str]] | dict,
+    *,
+    path: str = URL,
+    transcript: Transcript | None = TRANSCRIPT,
+    error: str | None = None,
 ) -> tuple[httpx.Response, Job]:
     """POST a synchronous request and finish its job while the request waits."""
     seen = await seen_jobs(services)
@@ -225,7 +234,9 @@ async def test_json_text_srt_vtt(api) -> None:
 
     response, _ = await openai_call(client, services, {"response_format": "srt"})
     assert response.headers["content-type"].startswith("application/x-subrip")
-    assert response.text.startswith("1\n00:00:00,100 --> 00:00:00,900\n[speaker_0] Hello world,\n\n2\n00:00:01,200 --> 00:00:02,100\n")
+    assert response.text.startswith(
+        "1\n00:00:00,100 --> 00:00:00,900\n[speaker_0] Hello world,\n\n2\n00:00:01,200 --> 00:00:02,100\n"
+    )
 
     response, _ = await openai_call(client, services, {"response_format": "VTT"})
     assert response.headers["content-type"].startswith("text/vtt")
@@ -311,7 +322,9 @@ async def test_bad_fields_get_openai_errors(api, data, param) -> None:
 
 async def test_diarized_json_asks_for_diarization_and_returns_speaker_segments(api) -> None:
     client, services = api
-    response, job = await openai_call(client, services, {"model": "gpt-4o-transcribe-diarize", "response_format": "diarized_json"})
+    response, job = await openai_call(
+        client, services, {"model": "gpt-4o-transcribe-diarize", "response_format": "diarized_json"}
+    )
     assert job.speaker_detection == "diarize"
     body = response.json()
     assert body["task"] == "transcribe" and body["duration"] == 2.7 and body["text"] == TRANSCRIPT.text
@@ -332,7 +345,9 @@ async def test_bad_audio_and_missing_file_get_openai_errors(api) -> None:
 
 async def test_failed_job_and_timeout(make_client) -> None:
     client, services = await make_client(openai_wait_timeout_s=1.0)
-    response, _ = await openai_call(client, services, {"model": "whisper-1"}, transcript=None, error="prepare: cannot decode audio")
+    response, _ = await openai_call(
+        client, services, {"model": "whisper-1"}, transcript=None, error="prepare: cannot decode audio"
+    )
     error = assert_openai_error(response, 400)
     assert error["code"] == "transcription_failed" and "cannot decode audio" in error["message"]
 
@@ -357,13 +372,19 @@ async def test_translation_and_models_use_the_openai_error_shape_for_auth(api) -
 
 async def test_translation_refuses_clearly_without_a_multilingual_model(make_client) -> None:
     client, _ = await make_client(translation_model="large-v3")
-    response = await client.post("/v1/audio/translations", files={"file": ("a.wav", SHORT_WAV.read_bytes())}, data={"model": "whisper-1"})
+    response = await client.post(
+        "/v1/audio/translations", files={"file": ("a.wav", SHORT_WAV.read_bytes())}, data={"model": "whisper-1"}
+    )
     error = assert_openai_error(response, 400, "model")
     assert error["code"] == "model_not_available" and "multilingual" in error["message"]
 
-    response = await client.post("/v1/audio/translations", files={"file": ("a.wav", SHORT_WAV.read_bytes())}, data={"model": "tiny.en"})
+    response = await client.post(
+        "/v1/audio/translations", files={"file": ("a.wav", SHORT_WAV.read_bytes())}, data={"model": "tiny.en"}
+    )
     assert assert_openai_error(response, 400, "model")["code"] == "model_not_multilingual"
-    response = await client.post("/v1/audio/translations", files={"file": ("a.wav", SHORT_WAV.read_bytes())}, data={"response_format": "diarized_json"})
+    response = await client.post(
+        "/v1/audio/translations", files={"file": ("a.wav", SHORT_WAV.read_bytes())}, data={"response_format": "diarized_json"}
+    )
     assert_openai_error(response, 400, "response_format")
 
 
@@ -371,7 +392,13 @@ async def test_translation_refuses_clearly_without_a_multilingual_model(make_cli
 async def test_translation_submits_a_translate_task_on_the_translation_model(api) -> None:
     client, services = api
     translated = TRANSCRIPT.model_copy(update={"language": "es", "model": "base"})
-    response, job = await openai_call(client, services, {"model": "whisper-1", "response_format": "verbose_json"}, path="/v1/audio/translations", transcript=translated)
+    response, job = await openai_call(
+        client,
+        services,
+        {"model": "whisper-1", "response_format": "verbose_json"},
+        path="/v1/audio/translations",
+        transcript=translated,
+    )
     assert job.model == "base" and job.parameters["transcribe"] == {"task": "translate"}
     body = response.json()
     assert body["task"] == "translate" and body["language"] == "spanish" and body["text"] == TRANSCRIPT.text
@@ -451,7 +478,9 @@ async def test_export_errors_use_the_native_shape(api, make_client) -> None:
     job_id = await completed_job(client, services)
     assert_native(await client.get(f"{URL}/{job_id}/export/docx"), 400, "invalid_format")
     assert_native(await client.get(f"{URL}/{job_id}/export/srt", params={"max_line_chars": "0"}), 400, "invalid_parameter")
-    assert_native(await client.get(f"{URL}/{job_id}/export/srt", params={"include_speakers": "perhaps"}), 400, "invalid_parameter")
+    assert_native(
+        await client.get(f"{URL}/{job_id}/export/srt", params={"include_speakers": "perhaps"}), 400, "invalid_parameter"
+    )
     # Another tenant's job looks like no job at all.
     other, _ = await make_client()
     assert_native(await other.get(f"{URL}/{job_id}/export/srt"), 404, "job_not_found")

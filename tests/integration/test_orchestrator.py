@@ -16,7 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -384,7 +384,7 @@ async def test_reconciler_republishes_lost_task_messages(orch, r, sessionmaker, 
 
 
 async def test_reconciler_expands_job_whose_event_was_lost(orch, r, sessionmaker, tenant_id) -> None:
-    job_id = await make_job(sessionmaker, tenant_id, created_at=datetime.now(timezone.utc) - timedelta(minutes=1))
+    job_id = await make_job(sessionmaker, tenant_id, created_at=datetime.now(UTC) - timedelta(minutes=1))
     await orch.reconcile()
     await next_task(r, "prepare", job_id)
     job, _tasks = await load(sessionmaker, job_id)
@@ -402,7 +402,7 @@ async def test_reconciler_fails_task_that_no_engine_serves(orch, r, sessionmaker
     assert (await load(sessionmaker, job_id))[0].status == "running"
 
     async with sessionmaker() as db, db.begin():
-        old = datetime.now(timezone.utc) - timedelta(seconds=orch.settings.engine_unavailable_after_s + 1)
+        old = datetime.now(UTC) - timedelta(seconds=orch.settings.engine_unavailable_after_s + 1)
         await db.execute(update(Task).where(Task.job_id == uuid.UUID(job_id), Task.name == "transcribe").values(queued_at=old))
     await orch.reconcile()
     job, tasks = await load(sessionmaker, job_id)
@@ -414,10 +414,14 @@ async def test_reconciler_interrupts_sessions_whose_gateway_died(orch, r, sessio
     from session_router.registry import session_key
     from shared.db import RealtimeSession
 
-    long_ago = datetime.now(timezone.utc) - timedelta(seconds=orch.settings.realtime_lease_ttl_s + 5)
+    long_ago = datetime.now(UTC) - timedelta(seconds=orch.settings.realtime_lease_ttl_s + 5)
     async with sessionmaker() as db, db.begin():
-        orphan = RealtimeSession(tenant_id=tenant_id, protocol="native", model="tiny.en", parameters={}, retain_audio=False, started_at=long_ago)
-        alive = RealtimeSession(tenant_id=tenant_id, protocol="native", model="tiny.en", parameters={}, retain_audio=False, started_at=long_ago)
+        orphan = RealtimeSession(
+            tenant_id=tenant_id, protocol="native", model="tiny.en", parameters={}, retain_audio=False, started_at=long_ago
+        )
+        alive = RealtimeSession(
+            tenant_id=tenant_id, protocol="native", model="tiny.en", parameters={}, retain_audio=False, started_at=long_ago
+        )
         db.add_all([orphan, alive])
     await r.set(session_key(str(alive.id)), "1", px=60_000)  # its gateway still renews the lease
 
@@ -440,7 +444,7 @@ async def test_reconciler_retries_stuck_running_task(orch, r, sessionmaker, tena
     assert tasks["prepare"].status == "running"
 
     async with sessionmaker() as db, db.begin():
-        old = datetime.now(timezone.utc) - timedelta(seconds=91)
+        old = datetime.now(UTC) - timedelta(seconds=91)
         await db.execute(update(Task).where(Task.id == uuid.UUID(stuck.task_id)).values(started_at=old))
     await orch.reconcile()
     retry = await next_task(r, "prepare", job_id)
@@ -459,9 +463,7 @@ async def test_infrastructure_errors_leave_the_event_unacked(r, settings: Settin
     with pytest.raises(TRANSIENT_ERRORS):
         await orchestrator.poll()
     assert await r.xlen(DLQ_STREAM) == dlq_before
-    held = await r.xpending_range(
-        EVENTS_STREAM, ORCHESTRATOR_GROUP, min="-", max="+", count=10, consumername="test-broken-db"
-    )
+    held = await r.xpending_range(EVENTS_STREAM, ORCHESTRATOR_GROUP, min="-", max="+", count=10, consumername="test-broken-db")
     assert len(held) == 1
     await r.xack(EVENTS_STREAM, ORCHESTRATOR_GROUP, held[0]["message_id"])
     await broken.dispose()

@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
+from gateway_process import Gateway, start_gateway
 from sqlalchemy import select, update
 from test_gateway_api import add_key, make_client, settings  # noqa: F401 - fixtures
 
-from gateway_process import Gateway, start_gateway
 from gateway.services import Services
 from shared.db import Job, Tenant
 
@@ -113,9 +113,7 @@ async def test_concurrent_jobs_limit_holds_under_a_burst(make_client) -> None:  
     audio = SHORT_WAV.read_bytes()
 
     # No orchestrator runs here, so every accepted job stays pending and holds its slot.
-    responses = await asyncio.gather(
-        *(client.post(LIST, files={"file": ("short.wav", audio, "audio/wav")}) for _ in range(8))
-    )
+    responses = await asyncio.gather(*(client.post(LIST, files={"file": ("short.wav", audio, "audio/wav")}) for _ in range(8)))
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] * 3 + [429] * 5, [r.text for r in responses]
     refused = [r for r in responses if r.status_code == 429]
@@ -165,8 +163,12 @@ def gateway(tmp_path_factory) -> Iterator[Gateway]:
     yield from start_gateway(tmp_path_factory.mktemp("ratelimit-gw"), env, worker=True)
 
 
-async def _open(gateway: Gateway, key: str, path: str = "/v1/audio/transcriptions/stream") -> tuple[websockets.ClientConnection, dict]:
-    ws = await websockets.connect(f"{gateway.ws_url}{path}", additional_headers={"Authorization": f"Bearer {key}"}, open_timeout=30)
+async def _open(
+    gateway: Gateway, key: str, path: str = "/v1/audio/transcriptions/stream"
+) -> tuple[websockets.ClientConnection, dict]:
+    ws = await websockets.connect(
+        f"{gateway.ws_url}{path}", additional_headers={"Authorization": f"Bearer {key}"}, open_timeout=30
+    )
     first = json.loads(await asyncio.wait_for(ws.recv(), 60))
     return ws, first
 

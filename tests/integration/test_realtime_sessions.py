@@ -71,13 +71,21 @@ def speech_pcm() -> bytes:
 
 
 async def run_session(
-    services: Services, principal: Principal, audio: bytes, *, query: dict[str, str] | None = None, crash: bool = False, model: str = "tiny.en"
+    services: Services,
+    principal: Principal,
+    audio: bytes,
+    *,
+    query: dict[str, str] | None = None,
+    crash: bool = False,
+    model: str = "tiny.en",
 ) -> SessionRecord:
     """What the gateway and the worker do for one session, minus the sockets."""
     options = hybrid.parse(query or {}, settings=services.settings, principal=principal, model=model, language="en")
     session_id = uuid.uuid4()
     params = p.SessionParams(model=model, language="en", record=options.retain_audio)
-    record = await SessionRecord.create(services, principal, session_id, protocol="native", model=model, params=params, worker_id="worker-1", options=options)
+    record = await SessionRecord.create(
+        services, principal, session_id, protocol="native", model=model, params=params, worker_id="worker-1", options=options
+    )
     recorder = Recorder(services.store, str(session_id), chunk_seconds=1.0) if options.retain_audio else None
     final = p.message(p.FINAL, utterance_id=0, text="hello world this is a test", start=0.2, end=2.0, language="en")
     if recorder:
@@ -179,11 +187,25 @@ async def test_active_sessions_cannot_be_deleted(api) -> None:
     key, principal = await add_principal(services, ["realtime"])
     client.headers["Authorization"] = f"Bearer {key}"
     options = hybrid.parse({}, settings=services.settings, principal=principal, model="tiny.en", language=None)
-    record = await SessionRecord.create(services, principal, uuid.uuid4(), protocol="elevenlabs", model="tiny.en", params=p.SessionParams(), worker_id="w", options=options)
+    record = await SessionRecord.create(
+        services,
+        principal,
+        uuid.uuid4(),
+        protocol="elevenlabs",
+        model="tiny.en",
+        params=p.SessionParams(),
+        worker_id="w",
+        options=options,
+    )
     response = await client.delete(f"{URL}/{record.id}")
     assert response.status_code == 409 and response.json()["error"]["code"] == "session_active"
     assert (await client.get(f"{URL}/{record.id}/audio")).json()["error"]["code"] == "recording_not_found"
-    assert (await client.get(f"{URL}/{record.id}/transcript")).json() == {"session_id": str(record.id), "text": "", "segments": [], "status": "active"}
+    assert (await client.get(f"{URL}/{record.id}/transcript")).json() == {
+        "session_id": str(record.id),
+        "text": "",
+        "segments": [],
+        "status": "active",
+    }
 
 
 async def test_enhancement_submits_a_linked_batch_job(api) -> None:
@@ -191,7 +213,9 @@ async def test_enhancement_submits_a_linked_batch_job(api) -> None:
     key, principal = await add_principal(services, ["realtime", "jobs:read", "jobs:write"])
     client.headers["Authorization"] = f"Bearer {key}"
     audio = speech_pcm()
-    record = await run_session(services, principal, audio, query={"enhance_on_end": "true", "speaker_detection": "diarize", "num_speakers": "2"})
+    record = await run_session(
+        services, principal, audio, query={"enhance_on_end": "true", "speaker_detection": "diarize", "num_speakers": "2"}
+    )
     assert record.enhancement_job_id is not None and record.enhancement_error is None
 
     job = (await client.get(f"/v1/audio/transcriptions/{record.enhancement_job_id}")).json()

@@ -20,8 +20,12 @@ async def registry(redis_url: str):
     await client.aclose()
 
 
-async def beat(registry: Registry, worker_id: str, *, capacity: int = 2, models=("tiny.en",), status: str = "ready", ttl_ms: int = 10_000) -> None:
-    await registry.heartbeat(worker_id, url=f"ws://{worker_id}", capacity=capacity, active=0, models=list(models), status=status, ttl_ms=ttl_ms)
+async def beat(
+    registry: Registry, worker_id: str, *, capacity: int = 2, models=("tiny.en",), status: str = "ready", ttl_ms: int = 10_000
+) -> None:
+    await registry.heartbeat(
+        worker_id, url=f"ws://{worker_id}", capacity=capacity, active=0, models=list(models), status=status, ttl_ms=ttl_ms
+    )
 
 
 def sid() -> str:

@@ -257,14 +257,18 @@ async def test_invalid_registrations_get_clear_400s(api: Api) -> None:
     ]
     for body, code in cases:
         assert_error(await api.request("POST", URL, json=body), 400, code)
-    assert_error(await api.request("POST", URL, content=b"{nope", headers={"content-type": "application/json"}), 400, "invalid_parameter")
+    assert_error(
+        await api.request("POST", URL, content=b"{nope", headers={"content-type": "application/json"}), 400, "invalid_parameter"
+    )
 
     created = await api.register("http://127.0.0.1:9/hook")
     for body in ({"url": None}, {"events": None}, {"active": None}, {"url": "gopher://x"}, {"bogus": 1}):
         response = await api.request("PATCH", f"{URL}/{created['id']}", json=body)
         assert response.status_code == 400, (body, response.text)
     assert_error(await api.request("GET", f"{URL}/{created['id']}/deliveries", params={"limit": 0}), 400, "invalid_parameter")
-    assert_error(await api.request("GET", f"{URL}/{created['id']}/deliveries", params={"status": "lost"}), 400, "invalid_parameter")
+    assert_error(
+        await api.request("GET", f"{URL}/{created['id']}/deliveries", params={"status": "lost"}), 400, "invalid_parameter"
+    )
 
 
 async def test_private_urls_are_refused_unless_allowed(settings: Settings) -> None:
@@ -273,7 +277,13 @@ async def test_private_urls_are_refused_unless_allowed(settings: Settings) -> No
         key, _ = await add_key(app.state.services, ["webhooks"])
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client:
             headers = {"Authorization": f"Bearer {key}"}
-            for url in ("http://127.0.0.1:8080/x", "http://localhost/x", "http://10.0.0.8/x", "http://169.254.169.254/", "http://[::1]/x"):
+            for url in (
+                "http://127.0.0.1:8080/x",
+                "http://localhost/x",
+                "http://10.0.0.8/x",
+                "http://169.254.169.254/",
+                "http://[::1]/x",
+            ):
                 message = assert_error(await client.post(URL, json={"url": url}, headers=headers), 400, "invalid_url")
                 assert "must be public" in message and "DALSTON_ALLOW_PRIVATE_URLS" in message
             ok = await client.post(URL, json={"url": "https://93.184.216.34/hook"}, headers=headers)

@@ -74,7 +74,7 @@ def test_build_context_and_dockerfile_exist(file: str, name: str, service: dict[
     assert context.is_dir(), f"{file}:{name}: build context {context} is missing"
     dockerfile = context / build.get("dockerfile", "Dockerfile")
     assert dockerfile.is_file(), f"{file}:{name}: {dockerfile} is missing"
-    for arg in (build.get("args") or {}):
+    for arg in build.get("args") or {}:
         assert re.search(rf"^ARG {arg}\b", dockerfile.read_text(), re.M), f"{dockerfile} does not declare ARG {arg}"
 
 

@@ -52,7 +52,10 @@ def test_per_channel_has_no_diarizer() -> None:
 
 def test_integrated_engine_replaces_the_modular_chain() -> None:
     spec = JobSpec(
-        model="tiny.en", speaker_detection="diarize", engines={"transcribe": "whisperx-full"}, parameters={"diarize": {"max_speakers": 3}}
+        model="tiny.en",
+        speaker_detection="diarize",
+        engines={"transcribe": "whisperx-full"},
+        parameters={"diarize": {"max_speakers": 3}},
     )
     nodes = by_name(build_dag(spec))
     assert list(nodes) == ["prepare", "whisperx", "merge"]

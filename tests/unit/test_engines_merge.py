@@ -25,7 +25,9 @@ def seg(id: int, start: float, end: float, *words: tuple[str, float, float]) -> 
     )
 
 
-def transcribed(segments: list[Segment], *, channel: int | None = None, language: str = "en", prob: float | None = 0.97) -> TranscribeOutput:
+def transcribed(
+    segments: list[Segment], *, channel: int | None = None, language: str = "en", prob: float | None = 0.97
+) -> TranscribeOutput:
     return TranscribeOutput(
         language=language,
         language_probability=prob,
@@ -58,7 +60,11 @@ def test_per_channel_interleaves_in_time_order() -> None:
 
     assert t.text == "a b c"
     assert [(s.id, s.channel, s.speaker) for s in t.segments] == [(0, 0, "channel_0"), (1, 1, "channel_1"), (2, 0, "channel_0")]
-    assert [(w.text, w.channel, w.speaker) for w in t.words] == [("a", 0, "channel_0"), ("b", 1, "channel_1"), ("c", 0, "channel_0")]
+    assert [(w.text, w.channel, w.speaker) for w in t.words] == [
+        ("a", 0, "channel_0"),
+        ("b", 1, "channel_1"),
+        ("c", 0, "channel_0"),
+    ]
     assert t.speakers == ["channel_0", "channel_1"]
     assert t.channels == 2
     assert [s.details["channel"] for s in t.stages[1:]] == [0, 1]

@@ -12,7 +12,7 @@ from engines.base import EngineError
 from engines.faster_whisper.engine import FasterWhisperEngine
 from engines.merge.engine import MergeEngine
 from engines.prepare.engine import PrepareEngine
-from shared.contracts import PrepareOutput, TaskMessage, Transcript, TranscribeOutput
+from shared.contracts import PrepareOutput, TaskMessage, TranscribeOutput, Transcript
 from shared.settings import Settings
 from shared.storage import FileStore
 

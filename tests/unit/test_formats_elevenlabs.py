@@ -159,7 +159,9 @@ def test_segmented_json_segments_on_silence_and_options() -> None:
     assert [s["text"] for s in data["segments"]] == ["Hello world.", "Héllo again"]
     assert data["segments"][1]["speaker"] == "speaker_1" and data["segments"][1]["start"] == 3.0
     assert [w["text"] for w in data["segments"][0]["words"]] == ["Hello", "world."]
-    (bare,) = _formats({"format": "segmented_json", "include_speakers": False, "include_timestamps": False, "max_segment_chars": 6})
+    (bare,) = _formats(
+        {"format": "segmented_json", "include_speakers": False, "include_timestamps": False, "max_segment_chars": 6}
+    )
     segments = json.loads(bare["content"])["segments"]
     assert [s["text"] for s in segments] == ["Hello", "world.", "Héllo", "again"]
     assert all("start" not in s and "speaker" not in s for s in segments)
@@ -255,7 +257,10 @@ def test_json_quoted_strings_are_decoded() -> None:
     assert request.model_id == "scribe_v1" and request.timestamps_granularity == "character"
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("true", True), ("True", True), ("TRUE", True), ("1", True), ("false", False), ("False", False), ("0", False)])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("true", True), ("True", True), ("TRUE", True), ("1", True), ("false", False), ("False", False), ("0", False)],
+)
 def test_booleans_any_case(raw: str, expected: bool) -> None:
     assert parse_convert(fields(model_id="m", diarize=raw)).diarize is expected
 

@@ -41,7 +41,10 @@ def test_values_an_engine_did_not_produce_stay_null() -> None:
     assert segment["avg_logprob"] is None and segment["no_speech_prob"] is None and segment["tokens"] == []
 
 
-@pytest.mark.parametrize(("granularities", "keys"), [(("segment",), {"segments"}), (("word",), {"words"}), (("word", "segment"), {"segments", "words"})])
+@pytest.mark.parametrize(
+    ("granularities", "keys"),
+    [(("segment",), {"segments"}), (("word",), {"words"}), (("word", "segment"), {"segments", "words"})],
+)
 def test_granularities_choose_the_lists(granularities, keys) -> None:
     body = openai.to_verbose_json(transcript(), granularities=granularities)
     assert {"segments", "words"} & set(body) == keys

@@ -14,7 +14,13 @@ SENTENCE = "the quick brown fox jumps over the lazy dog while speech recognition
 
 def transcript(speakers: bool = False, words: bool = True) -> Transcript:
     ws = [
-        Word(text=w, start=round(i * 0.4, 3), end=round(i * 0.4 + 0.3, 3), probability=0.9, speaker=("speaker_0" if i < 9 else "speaker_1") if speakers else None)
+        Word(
+            text=w,
+            start=round(i * 0.4, 3),
+            end=round(i * 0.4 + 0.3, 3),
+            probability=0.9,
+            speaker=("speaker_0" if i < 9 else "speaker_1") if speakers else None,
+        )
         for i, w in enumerate(SENTENCE)
     ]
     segments = [
@@ -108,7 +114,9 @@ def test_vtt_header_timestamps_and_escaping() -> None:
     vtt = to_vtt(t)
     assert vtt.startswith("WEBVTT\n\n00:00:00.000 --> ")
     assert "&lt;b&gt;&amp;" in vtt and "<b>" not in vtt
-    assert all(re.match(r"^\d\d:\d\d:\d\d\.\d\d\d --> \d\d:\d\d:\d\d\.\d\d\d$", line) for line in vtt.splitlines() if "-->" in line)
+    assert all(
+        re.match(r"^\d\d:\d\d:\d\d\.\d\d\d --> \d\d:\d\d:\d\d\.\d\d\d$", line) for line in vtt.splitlines() if "-->" in line
+    )
 
 
 def test_timestamps() -> None:

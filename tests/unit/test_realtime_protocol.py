@@ -23,7 +23,13 @@ def test_session_params_defaults_and_limits() -> None:
     params = p.SessionParams.model_validate({})
     assert (params.encoding, params.sample_rate, params.vad, params.interim_results) == ("pcm_s16le", 16000, True, True)
     assert p.SessionParams.model_validate({"vad": "False", "word_timestamps": "1"}).vad is False
-    for bad in ({"sample_rate": "7999"}, {"sample_rate": "48001"}, {"encoding": "mulaw", "sample_rate": "16000"}, {"encoding": "opus"}, {"vad_threshold": "2"}):
+    for bad in (
+        {"sample_rate": "7999"},
+        {"sample_rate": "48001"},
+        {"encoding": "mulaw", "sample_rate": "16000"},
+        {"encoding": "opus"},
+        {"vad_threshold": "2"},
+    ):
         with pytest.raises(ValidationError):
             p.SessionParams.model_validate(bad)
     # Round trip through the worker's query string.
@@ -113,8 +119,16 @@ def test_elevenlabs_bad_query_is_refused(query: dict[str, str], fragment: str) -
 def test_elevenlabs_client_messages() -> None:
     edge = el({"model_id": "scribe_v2_realtime"})
     audio = b"\x01\x00" * 100
-    chunk = {"message_type": "input_audio_chunk", "audio_base_64": base64.b64encode(audio).decode(), "commit": False, "sample_rate": 16000}
-    assert edge.client_text(json.dumps({**chunk, "previous_text": "context"})) == ([json.dumps({"type": "config", "prompt": "context"}), audio], [])
+    chunk = {
+        "message_type": "input_audio_chunk",
+        "audio_base_64": base64.b64encode(audio).decode(),
+        "commit": False,
+        "sample_rate": 16000,
+    }
+    assert edge.client_text(json.dumps({**chunk, "previous_text": "context"})) == (
+        [json.dumps({"type": "config", "prompt": "context"}), audio],
+        [],
+    )
     # The Python SDK sends previous_text: null on every chunk; a real value later is an error.
     assert edge.client_text(json.dumps({**chunk, "previous_text": None})) == ([audio], [])
     _, errors = edge.client_text(json.dumps({**chunk, "previous_text": "late"}))
@@ -141,13 +155,18 @@ def test_elevenlabs_server_messages() -> None:
     assert started["message_type"] == "session_started" and started["session_id"] == "abc"
     assert started["config"]["commit_strategy"] == started["config"]["vad_commit_strategy"] == "vad"
     assert started["config"]["audio_format"] == "pcm_16000" and started["config"]["sample_rate"] == 16000
-    assert edge.worker_message({"type": "transcript.partial", "text": "hel"}) == [{"message_type": "partial_transcript", "text": "hel"}]
+    assert edge.worker_message({"type": "transcript.partial", "text": "hel"}) == [
+        {"message_type": "partial_transcript", "text": "hel"}
+    ]
     assert edge.worker_message({"type": "vad.speech_start", "timestamp": 0.1}) == []
     final = {
         "type": "transcript.final",
         "text": "hello world",
         "language": "en",
-        "words": [{"word": "hello", "start": 0.1, "end": 0.4, "probability": 0.9}, {"word": "world", "start": 0.5, "end": 0.9, "probability": 1.0}],
+        "words": [
+            {"word": "hello", "start": 0.1, "end": 0.4, "probability": 0.9},
+            {"word": "world", "start": 0.5, "end": 0.9, "probability": 1.0},
+        ],
     }
     committed, stamped = edge.worker_message(final)
     assert committed == {"message_type": "committed_transcript", "text": "hello world"}

@@ -12,13 +12,13 @@ import jiwer
 import numpy as np
 import pytest
 import soxr
+from support import FIXTURES
 
 from realtime_worker import protocol as p
 from realtime_worker.asr import DecodeQueue, FasterWhisperBackend
 from realtime_worker.session import Fatal, Session
 from realtime_worker.vad import StreamingVad
 from shared.audio import read_wav
-from support import FIXTURES
 from shared.settings import Settings
 
 
@@ -157,5 +157,7 @@ async def test_parakeet_backend_transcribes_when_weights_are_configured() -> Non
     except BackendUnavailable as exc:
         pytest.skip(str(exc))
     audio, rate = read_wav(FIXTURES / "short_en.wav")
-    decoded = backend.decode(soxr.resample(audio, rate, 16000).astype(np.float32), final=True, words=True, language="en", prompt=None)
+    decoded = backend.decode(
+        soxr.resample(audio, rate, 16000).astype(np.float32), final=True, words=True, language="en", prompt=None
+    )
     assert wer("short_en.txt", decoded.text) <= 0.35 and decoded.words

@@ -81,10 +81,29 @@ async def test_a_crash_leaves_every_full_chunk(tmp_path: Path) -> None:
 async def test_finals_are_stored_as_they_come(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
     recorder = Recorder(store, "s3", chunk_seconds=1.0)
-    recorder.add_final({"type": "transcript.final", "utterance_id": 0, "text": "Hello there.", "start": 0.1, "end": 1.2, "language": "en", "reason": "vad"})
+    recorder.add_final(
+        {
+            "type": "transcript.final",
+            "utterance_id": 0,
+            "text": "Hello there.",
+            "start": 0.1,
+            "end": 1.2,
+            "language": "en",
+            "reason": "vad",
+        }
+    )
     await drain(recorder)
     assert recording.read_transcript(store, "s3")["text"] == "Hello there."
-    recorder.add_final({"utterance_id": 1, "text": "General Kenobi.", "start": 1.5, "end": 2.4, "language": "en", "words": [{"word": "General", "start": 1.5, "end": 1.9}]})
+    recorder.add_final(
+        {
+            "utterance_id": 1,
+            "text": "General Kenobi.",
+            "start": 1.5,
+            "end": 2.4,
+            "language": "en",
+            "words": [{"word": "General", "start": 1.5, "end": 1.9}],
+        }
+    )
     await recorder.close()
     stored = json.loads(store.get_bytes(recording.transcript_key("s3")))
     assert stored["text"] == "Hello there. General Kenobi."

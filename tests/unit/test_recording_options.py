@@ -28,7 +28,9 @@ def test_defaults_retain_and_do_not_enhance() -> None:
 def test_opting_out_of_retention() -> None:
     assert not options({"retain_audio": "false"}).retain_audio
     assert not options({}, logging_enabled=False).retain_audio  # ElevenLabs enable_logging=false
-    assert not parse({}, settings=Settings(realtime_retain_audio=False), principal=ALL, model="tiny.en", language=None).retain_audio
+    assert not parse(
+        {}, settings=Settings(realtime_retain_audio=False), principal=ALL, model="tiny.en", language=None
+    ).retain_audio
 
 
 def test_enhancement_options_become_job_options() -> None:
@@ -52,7 +54,11 @@ def test_enhancement_options_become_job_options() -> None:
         ({"enhance_on_end": "true", "retain_audio": "false"}, {}, "cannot be combined with retain_audio=false"),
         ({"enhance_on_end": "true"}, {"logging_enabled": False}, "enable_logging=false"),
         ({"enhance_on_end": "true", "speaker_detection": "everyone"}, {}, "speaker_detection must be one of"),
-        ({"enhance_on_end": "true", "speaker_detection": "diarize", "num_speakers": "99"}, {}, "num_speakers must be an integer from 1 to 32"),
+        (
+            {"enhance_on_end": "true", "speaker_detection": "diarize", "num_speakers": "99"},
+            {},
+            "num_speakers must be an integer from 1 to 32",
+        ),
         ({"enhance_on_end": "true", "num_speakers": "two"}, {}, "num_speakers"),
         ({"enhance_on_end": "true", "num_speakers": "2"}, {}, "need speaker_detection=diarize"),
         ({"enhance_on_end": "true", "enhance_model": "no-such-model"}, {}, "no-such-model"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from elevenlabs.client import ElevenLabs
@@ -38,7 +38,7 @@ def test_secret_is_standard_webhooks_format() -> None:
 def test_native_signature_verifies_with_standardwebhooks() -> None:
     secret = generate_secret()
     body = encode_body({"type": "job.completed", "data": {"id": "abc", "text": "héllo"}})
-    headers = native_headers(secret, "msg_123", datetime.now(timezone.utc), body)
+    headers = native_headers(secret, "msg_123", datetime.now(UTC), body)
     assert set(headers) == {"webhook-id", "webhook-timestamp", "webhook-signature"}
     assert Webhook(secret).verify(body.encode(), headers) == {"type": "job.completed", "data": {"id": "abc", "text": "héllo"}}
 
@@ -62,7 +62,12 @@ def test_elevenlabs_signature_verifies_with_the_sdk() -> None:
     client = ElevenLabs(api_key="unused")
     event = client.webhooks.construct_event(rawBody=body, sig_header=header, secret=secret)
     assert event["type"] == "speech_to_text_transcription"
-    assert event["data"] == {"request_id": "req", "transcription_id": "tid", "transcription": {"text": "hi"}, "webhook_metadata": {"k": 1}}
+    assert event["data"] == {
+        "request_id": "req",
+        "transcription_id": "tid",
+        "transcription": {"text": "hi"},
+        "webhook_metadata": {"k": 1},
+    }
 
     with pytest.raises(BadRequestError):
         client.webhooks.construct_event(rawBody=body.replace("hi", "ho"), sig_header=header, secret=secret)
@@ -75,7 +80,11 @@ def test_elevenlabs_signature_verifies_with_the_sdk() -> None:
 
 def test_envelope_omits_absent_metadata() -> None:
     payload = elevenlabs_envelope(request_id="r", transcription_id="t", transcription={}, metadata=None, timestamp=1)
-    assert payload == {"type": "speech_to_text_transcription", "event_timestamp": 1, "data": {"request_id": "r", "transcription_id": "t", "transcription": {}}}
+    assert payload == {
+        "type": "speech_to_text_transcription",
+        "event_timestamp": 1,
+        "data": {"request_id": "r", "transcription_id": "t", "transcription": {}},
+    }
 
 
 def test_backoff_follows_the_schedule_with_jitter() -> None:

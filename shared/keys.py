@@ -1,0 +1,99 @@
+"""Every object-storage key and Redis key the services share, spelled once.
+
+Storage layout:
+
+    jobs/{job_id}/audio/original{ext}          the upload, as received
+    jobs/{job_id}/tasks/{task_name}/...        each task's artifacts; output.json is its result
+    sessions/{session_id}/audio/chunk-NNNNN.pcm  realtime recording, 16 kHz mono PCM16
+    sessions/{session_id}/audio/manifest.json
+    sessions/{session_id}/transcript.json      the finals so far
+
+Redis keys all start with `dalston:`.
+"""
+
+from __future__ import annotations
+
+# --- object storage -----------------------------------------------------------------
+
+
+def job_prefix(job_id: object) -> str:
+    return f"jobs/{job_id}/"
+
+
+def job_audio(job_id: object, extension: str) -> str:
+    return f"jobs/{job_id}/audio/original{extension}"
+
+
+def task_prefix(job_id: object, task_name: str) -> str:
+    return f"jobs/{job_id}/tasks/{task_name}/"
+
+
+def task_output(output_prefix: str) -> str:
+    return f"{output_prefix}output.json"
+
+
+def session_prefix(session_id: object) -> str:
+    return f"sessions/{session_id}/"
+
+
+def session_chunk(session_id: object, index: int) -> str:
+    return f"sessions/{session_id}/audio/chunk-{index:05d}.pcm"
+
+
+def session_manifest(session_id: object) -> str:
+    return f"sessions/{session_id}/audio/manifest.json"
+
+
+def session_transcript(session_id: object) -> str:
+    return f"sessions/{session_id}/transcript.json"
+
+
+# --- Redis: streams and channels ---------------------------------------------------------
+
+EVENTS_STREAM = "dalston:events"
+DLQ_STREAM = "dalston:events:dlq"
+ORCHESTRATOR_GROUP = "orchestrators"
+ENGINE_GROUP = "engines"
+
+
+def engine_stream(engine_id: str) -> str:
+    return f"dalston:stream:{engine_id}"
+
+
+def job_done_channel(job_id: object) -> str:
+    return f"dalston:job-done:{job_id}"
+
+
+def job_cancelled(job_id: object) -> str:
+    return f"dalston:job-cancelled:{job_id}"
+
+
+# --- Redis: realtime pool -------------------------------------------------------------------
+
+REALTIME_WORKERS = "dalston:realtime:workers"
+REALTIME_WORKER_PREFIX = "dalston:realtime:worker:"
+REALTIME_SESSION_PREFIX = "dalston:realtime:session:"
+
+
+def realtime_worker(worker_id: str) -> str:
+    return REALTIME_WORKER_PREFIX + worker_id
+
+
+def realtime_leases(worker_id: str) -> str:
+    return REALTIME_WORKER_PREFIX + worker_id + ":leases"
+
+
+def realtime_session(session_id: object) -> str:
+    return REALTIME_SESSION_PREFIX + str(session_id)
+
+
+# --- Redis: auth and limits ---------------------------------------------------------------
+
+TOKEN_PREFIX = "dalston:token:"
+RATELIMIT_REQUEST_PREFIX = "dalston:ratelimit:req:"
+RATELIMIT_SESSION_PREFIX = "dalston:ratelimit:sessions:"
+
+
+def tenant_jobs_lock(tenant_id: object) -> str:
+    """The advisory-lock name that serialises a tenant's job-slot claims (PostgreSQL)."""
+    return f"dalston:jobs:{tenant_id}"
