@@ -22,12 +22,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engines.diarize_default.engine import DefaultDiarizerEngine, SpeakerOptions  # noqa: E402
+from engines.diarize_default.engine import DefaultDiarizerEngine  # noqa: E402
 from engines.merge.speakers import assign_speakers  # noqa: E402
 from shared import model_registry  # noqa: E402
 from shared.audio import TARGET_RATE, decode  # noqa: E402
-from shared.contracts import Segment, Word  # noqa: E402
+from shared.contracts import SpeakerOptions  # noqa: E402
 from shared.settings import get_settings  # noqa: E402
+from shared.transcript import Segment, Word  # noqa: E402
 
 
 def main() -> None:

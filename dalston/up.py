@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import os
 import signal
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypedDict
 
 import httpx
 
 from dalston.embedded import EmbeddedPostgres, EmbeddedRedis, lock_data_dir
-from dalston.fleet import NAME_WIDTH, Fleet, configured_engines, default_services
+from dalston.fleet import NAME_WIDTH, Fleet, configured_engines, default_services, not_installed
+from shared import catalogue
 from shared.settings import Settings, get_settings
 
 HEALTH_TIMEOUT_S = 180.0
@@ -120,10 +121,11 @@ def up_command(settings: Settings) -> int:
             return 0
         env |= {"DALSTON_HOST": settings.host, "DALSTON_PORT": str(settings.port)}
         engines = configured_engines(settings)
-        if "diarize-default" in engines and importlib.util.find_spec("resemblyzer") is None:
-            # Without the extra the engine would crash-loop; diarize jobs fail with a clear error instead.
-            engines.remove("diarize-default")
-            say("speaker diarization is off: install the `diarize` extra (see README) to enable it")
+        for engine_id in not_installed(engines):
+            # It would crash-loop; jobs that need it fail with a clear error instead.
+            engines.remove(engine_id)
+            info = catalogue.engine(engine_id)
+            say(f"{info.stage} engine {engine_id} is off: install the `{info.extra}` extra (see README) to enable it")
         fleet = Fleet(default_services(settings.port, engines), env)
         fleet.start()
         try:
@@ -157,9 +159,15 @@ def _wait_until_stopped(settings: Settings, fleet: Fleet, key_hint: str, stop: t
             started = time.monotonic()
 
 
+class _SettingsOverrides(TypedDict, total=False):
+    host: str
+    port: int
+    data_dir: Path
+
+
 def resolve_settings(*, host: str | None = None, port: int | None = None, data_dir: Path | None = None) -> Settings:
     """Environment (DALSTON_*, .env) first, command-line flags over it."""
-    overrides: dict[str, object] = {}
+    overrides: _SettingsOverrides = {}
     if host is not None:
         overrides["host"] = host
     if port is not None:

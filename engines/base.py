@@ -8,11 +8,13 @@ else (streams, events, retries, heartbeats).
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from shared import catalogue, keys
 from shared.contracts import TaskMessage
 from shared.storage import ObjectStore
 
@@ -38,8 +40,22 @@ class Engine(Protocol):
         """Run one task and return the storage key of its output JSON."""
 
 
+def create(engine_id: str) -> Engine:
+    """The catalogue entry's engine class, instantiated; imports only that engine's module."""
+    module, _, attr = catalogue.engine(engine_id).entry.partition(":")
+    engine: Engine = getattr(importlib.import_module(module), attr)()
+    return engine
+
+
+def config_of(task: TaskMessage, model: type[M]) -> M:
+    """The task's config, which must be the `model` this engine's stage takes."""
+    if not isinstance(task.config, model):
+        raise EngineError(f"task {task.name} carries a {type(task.config).__name__}, not a {model.__name__}", retryable=False)
+    return task.config
+
+
 def output_key(task: TaskMessage) -> str:
-    return f"{task.output_prefix}output.json"
+    return keys.task_output(task.output_prefix)
 
 
 def read_input(store: ObjectStore, task: TaskMessage, name: str, model: type[M]) -> M:

@@ -25,9 +25,8 @@ import structlog
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from engines.base import Engine, EngineError
-from engines.registry import create
-from shared import streams
+from engines.base import Engine, EngineError, create
+from shared import keys, streams
 from shared.contracts import Event, TaskMessage
 from shared.logs import configure
 from shared.settings import Settings, get_settings
@@ -42,40 +41,40 @@ class Runner:
         self.r = r
         self.store = store
         self.settings = settings
-        self.stream = streams.engine_stream(engine.engine_id)
+        self.stream = keys.engine_stream(engine.engine_id)
         self.consumer = f"{engine.engine_id}-{socket.gethostname()}-{os.getpid()}"
         self.stopping = asyncio.Event()
 
     async def run(self) -> None:
-        await streams.ensure_group(self.r, self.stream, streams.ENGINE_GROUP)
-        log.info("engine ready", stream=self.stream, consumer=self.consumer)
+        await streams.ensure_group(self.r, self.stream, keys.ENGINE_GROUP)
+        log.info("engine_ready", stream=self.stream, consumer=self.consumer)
         while not self.stopping.is_set():
             try:
                 for msg in await self._next():
                     await self.handle(msg)
             except RedisError as exc:
                 # Unacked work stays pending and is reclaimed later; wait for Redis to return.
-                log.warning("redis unavailable", error=str(exc))
+                log.warning("redis_unavailable", error=str(exc))
                 await asyncio.sleep(1)
-        log.info("engine stopped")
+        log.info("engine_stopped")
 
     async def _next(self) -> list[streams.Message]:
         # Dead consumers' work first, so a crash delays a task by claim_idle_ms at most.
         claimed = await streams.claim_idle(
-            self.r, self.stream, streams.ENGINE_GROUP, self.consumer, min_idle_ms=self.settings.engine_claim_idle_ms, count=1
+            self.r, self.stream, keys.ENGINE_GROUP, self.consumer, min_idle_ms=self.settings.engine_claim_idle_ms, count=1
         )
         if claimed:
-            log.info("claimed idle message", message_id=claimed[0].id)
+            log.info("idle_message_claimed", message_id=claimed[0].id)
             return claimed
         return await streams.read_group(
-            self.r, self.stream, streams.ENGINE_GROUP, self.consumer, block_ms=self.settings.engine_block_ms
+            self.r, self.stream, keys.ENGINE_GROUP, self.consumer, block_ms=self.settings.engine_block_ms
         )
 
     async def handle(self, msg: streams.Message) -> None:
         try:
             task = TaskMessage.model_validate(msg.data)
         except ValidationError as exc:
-            log.error("undecodable task message", message_id=msg.id, error=str(exc))
+            log.error("undecodable_task_message", message_id=msg.id, error=str(exc))
             data = msg.data if isinstance(msg.data, dict) else {}
             job_id, task_id = data.get("job_id"), data.get("task_id")
             if isinstance(job_id, str) and isinstance(task_id, str):
@@ -94,9 +93,9 @@ class Runner:
         with structlog.contextvars.bound_contextvars(
             job_id=task.job_id, task_id=task.task_id, task=task.name, attempt=task.attempt
         ):
-            deliveries = await streams.delivery_count(self.r, msg, streams.ENGINE_GROUP)
+            deliveries = await streams.delivery_count(self.r, msg, keys.ENGINE_GROUP)
             if deliveries > self.settings.engine_max_deliveries:
-                log.error("poison message", deliveries=deliveries)
+                log.error("poison_message", deliveries=deliveries)
                 await self._publish(
                     self._event(
                         task,
@@ -107,8 +106,8 @@ class Runner:
                 )
                 await self._ack(msg)
                 return
-            if await self.r.exists(streams.job_cancelled_key(task.job_id)):
-                log.info("job cancelled, skipping task")
+            if await self.r.exists(keys.job_cancelled(task.job_id)):
+                log.info("task_skipped_job_cancelled")
                 await self._ack(msg)
                 return
             await self._run_task(msg, task)
@@ -116,19 +115,19 @@ class Runner:
     async def _run_task(self, msg: streams.Message, task: TaskMessage) -> None:
         started_at = time.time()
         await self._publish(self._event(task, "task.started", started_at=started_at))
-        log.info("task started")
+        log.info("task_started")
         heartbeat = asyncio.create_task(self._heartbeat(msg))
         try:
             with tempfile.TemporaryDirectory(prefix=f"dalston-{self.engine.engine_id}-") as workdir:
                 output_key = await asyncio.to_thread(self.engine.process, task, self.store, Path(workdir))
         except EngineError as exc:
-            log.warning("task failed", error=exc.message, retryable=exc.retryable)
+            log.warning("task_failed", error=exc.message, retryable=exc.retryable)
             event = self._event(task, "task.failed", error=exc.message, retryable=exc.retryable, started_at=started_at)
         except Exception as exc:
-            log.exception("task crashed")
+            log.exception("task_crashed")
             event = self._event(task, "task.failed", error=f"{type(exc).__name__}: {exc}", retryable=True, started_at=started_at)
         else:
-            log.info("task completed", output_key=output_key, seconds=round(time.time() - started_at, 3))
+            log.info("task_completed", output_key=output_key, seconds=round(time.time() - started_at, 3))
             event = self._event(task, "task.completed", output_key=output_key, started_at=started_at)
         finally:
             heartbeat.cancel()
@@ -143,18 +142,18 @@ class Runner:
         while True:
             await asyncio.sleep(interval)
             try:
-                await streams.touch(self.r, msg, streams.ENGINE_GROUP, self.consumer)
+                await streams.touch(self.r, msg, keys.ENGINE_GROUP, self.consumer)
             except RedisError as exc:
-                log.warning("heartbeat failed", error=str(exc))
+                log.warning("heartbeat_failed", error=str(exc))
 
     def _event(self, task: TaskMessage, type_: str, **fields: Any) -> Event:
         return Event(type=type_, job_id=task.job_id, task_id=task.task_id, attempt=task.attempt, **fields)
 
     async def _publish(self, event: Event) -> None:
-        await streams.publish(self.r, streams.EVENTS_STREAM, event.model_dump(mode="json"))
+        await streams.publish(self.r, keys.EVENTS_STREAM, event.model_dump(mode="json"))
 
     async def _ack(self, msg: streams.Message) -> None:
-        await streams.ack(self.r, msg, streams.ENGINE_GROUP)
+        await streams.ack(self.r, msg, keys.ENGINE_GROUP)
 
 
 async def serve(engine_id: str) -> None:
@@ -162,17 +161,17 @@ async def serve(engine_id: str) -> None:
     engine = create(engine_id)
     began = time.perf_counter()
     await asyncio.to_thread(engine.load)
-    log.info("engine loaded", seconds=round(time.perf_counter() - began, 3))
+    log.info("engine_loaded", seconds=round(time.perf_counter() - began, 3))
     r = streams.connect(settings.redis_url)
     runner = Runner(engine, r, get_store(), settings)
 
     def on_signal(signum: int) -> None:
         if runner.stopping.is_set():
             # Second signal: abandon the task unacked; it is redelivered to another instance.
-            log.warning("abandoning current task", signal=signal.Signals(signum).name)
+            log.warning("task_abandoned", signal=signal.Signals(signum).name)
             os._exit(128 + signum)
         runner.stopping.set()
-        log.info("shutting down after the current task", signal=signal.Signals(signum).name)
+        log.info("stopping_after_current_task", signal=signal.Signals(signum).name)
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -10,11 +10,14 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from gateway import elevenlabs, errors, exports, jobs, keys, openai, realtime, realtime_sessions, webhooks
+from gateway import elevenlabs, errors, exports, jobs, keys, openai, realtime_sessions, webhooks
 from gateway.auth import check_routes, public
+from gateway.elevenlabs import realtime as elevenlabs_realtime
 from gateway.limits import RequestLimitsMiddleware
 from gateway.metrics import metrics_response
 from gateway.middleware import RequestContextMiddleware
+from gateway.realtime import native as realtime_native
+from gateway.realtime import status as realtime_status
 from gateway.services import Services
 from shared.logs import configure
 from shared.settings import Settings, get_settings
@@ -48,7 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(openai.router)
     app.include_router(elevenlabs.router)
     app.include_router(webhooks.router)
-    app.include_router(realtime.router)
+    app.include_router(realtime_status.router)
+    app.include_router(realtime_native.router)
+    app.include_router(elevenlabs_realtime.router)
     app.include_router(realtime_sessions.router)
     app.include_router(keys.router)
 

@@ -23,10 +23,10 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request, WebSocket
 from fastapi.dependencies.models import Dependant
@@ -36,6 +36,10 @@ from sqlalchemy import or_, select, update
 from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+if TYPE_CHECKING:
+    from fastapi.routing import RouteContext
+
+iter_route_contexts: Callable[[Sequence[BaseRoute | RouteContext]], Iterator[RouteContext]] | None
 try:  # FastAPI >= 0.16x keeps included routers lazy; this flattens them
     from fastapi.routing import iter_route_contexts
 except ImportError:  # pragma: no cover - older FastAPI
@@ -117,7 +121,7 @@ async def authenticate_key(services: Services, key: str, conn: HTTPConnection | 
             reason = "revoked_key"
         elif row.expires_at is not None and row.expires_at <= now:
             reason = "expired_key"
-        if reason is None and (row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION):
+        elif row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
             # Conditional so concurrent requests from one key write at most once a minute.
             await db.execute(
                 update(ApiKey)
@@ -129,6 +133,7 @@ async def authenticate_key(services: Services, key: str, conn: HTTPConnection | 
     if reason is not None:
         await _audit_failure(services, conn, reason, tenant_id=row.tenant_id if row else None, key_id=row.id if row else None)
         return None
+    assert row is not None  # an unknown key always has a reason
     return Principal(key_id=row.id, tenant_id=row.tenant_id, scopes=frozenset(row.scopes))
 
 
@@ -347,6 +352,7 @@ def _access(app: FastAPI, route: Any, original: BaseRoute) -> Access | None:
 
 def declared_routes(app: FastAPI) -> list[DeclaredRoute]:
     """Every route of `app` (included routers flattened) with the access it declares."""
+    pairs: list[tuple[BaseRoute | RouteContext, BaseRoute]]
     if iter_route_contexts is not None:
         pairs = [(ctx, ctx.original_route) for ctx in iter_route_contexts(app.routes)]
     else:  # FastAPI before lazily included routers: app.routes is already flat

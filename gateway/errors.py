@@ -48,18 +48,23 @@ def _field(loc: tuple) -> str:
     return ".".join(parts)
 
 
-async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+# Starlette types every exception handler as taking `Exception`; each is registered for one
+# class in `install`, so the isinstance asserts below always hold.
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
     return error_response(exc.status, exc.code, exc.message, exc.headers)
 
 
-async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
     field = _field(tuple(first.get("loc", ())))
     message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
     return error_response(400, "invalid_parameter", message)
 
 
-async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error")
     return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 

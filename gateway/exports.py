@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from gateway import audit
 from gateway.auth import Principal, require_scope
 from gateway.errors import ApiError
-from gateway.jobs import load_job, load_transcript
 from gateway.schemas import ErrorResponse
 from gateway.services import ServicesDep
+from gateway.stored_jobs import load_job, load_transcript
 from shared.db import JobStatus
 from shared.formats import text
 
@@ -29,6 +29,15 @@ router = APIRouter(
     responses={status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409)},
 )
 Reader = Annotated[Principal, Depends(require_scope("jobs:read"))]
+
+
+class _CueOptions(TypedDict):
+    """The cue-building keywords `text.to_srt` and `text.to_vtt` share."""
+
+    max_line_chars: int
+    max_lines: int
+    include_speakers: bool
+    max_segment_duration_s: float | None
 
 
 @router.get(
@@ -60,7 +69,7 @@ async def export_transcript(
     if transcript is None:
         raise ApiError(404, "transcript_not_found", f"the transcript of job {job_id} is missing from storage")
 
-    cue_options = {
+    cue_options: _CueOptions = {
         "max_line_chars": max_line_chars,
         "max_lines": max_lines,
         "include_speakers": include_speakers,

@@ -3,18 +3,23 @@
 Real ElevenLabs and OpenAI clients encode the same field many ways: the literal string
 `null` for "absent", JSON-encoded (even double-encoded) strings and lists, repeated keys,
 `name[]` keys (openai-python), and booleans in any case. Each reader here takes the raw
-`Upload.fields` (name -> list of raw strings) and returns one clean Python value, raising
-`FieldError` (the caller maps it to its own API's error shape) when a value is unusable.
+`Upload.fields` (name -> list of raw strings), or a query string's parameters (name -> one
+raw string: a WebSocket's connect-time options), and returns one clean Python value,
+raising `FieldError` (the caller maps it to its own API's error shape) when a value is
+unusable.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, overload
 
 from shared import safejson
 
 Fields = dict[str, list[str]]
+# What the readers accept: form fields, or query parameters (one value per name).
+FieldSource = Mapping[str, list[str]] | Mapping[str, str]
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -56,11 +61,16 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def _raw(fields: Fields, name: str) -> list[str]:
-    return [*fields.get(name, []), *fields.get(f"{name}[]", [])]
+def _raw(fields: FieldSource, name: str) -> list[str]:
+    raw: list[str] = []
+    for key in (name, f"{name}[]"):
+        value = fields.get(key)
+        if value is not None:
+            raw.extend([value] if isinstance(value, str) else value)
+    return raw
 
 
-def get_str(fields: Fields, name: str) -> str | None:
+def get_str(fields: FieldSource, name: str) -> str | None:
     for raw in _raw(fields, name):
         value = _unwrap(raw, name)
         if value is None:
@@ -71,7 +81,11 @@ def get_str(fields: Fields, name: str) -> str | None:
     return None
 
 
-def get_bool(fields: Fields, name: str, default: bool | None = None) -> bool | None:
+@overload
+def get_bool(fields: FieldSource, name: str, default: bool) -> bool: ...
+@overload
+def get_bool(fields: FieldSource, name: str, default: None = None) -> bool | None: ...
+def get_bool(fields: FieldSource, name: str, default: bool | None = None) -> bool | None:
     value = get_str(fields, name)
     if value is None:
         return default
@@ -83,10 +97,21 @@ def get_bool(fields: Fields, name: str, default: bool | None = None) -> bool | N
     raise FieldError(name, f"expected a boolean, got {value!r}")
 
 
-def get_float(fields: Fields, name: str, *, minimum: float | None = None, maximum: float | None = None) -> float | None:
+@overload
+def get_float(
+    fields: FieldSource, name: str, *, minimum: float | None = None, maximum: float | None = None, default: float
+) -> float: ...
+@overload
+def get_float(
+    fields: FieldSource, name: str, *, minimum: float | None = None, maximum: float | None = None, default: None = None
+) -> float | None: ...
+def get_float(
+    fields: FieldSource, name: str, *, minimum: float | None = None, maximum: float | None = None, default: float | None = None
+) -> float | None:
+    """A number within [minimum, maximum]; `default` when absent (it is not range-checked)."""
     value = get_str(fields, name)
     if value is None:
-        return None
+        return default
     try:
         number = float(value)
     except ValueError:
@@ -96,16 +121,24 @@ def get_float(fields: Fields, name: str, *, minimum: float | None = None, maximu
     return number
 
 
-def get_int(fields: Fields, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int | None:
+@overload
+def get_int(fields: FieldSource, name: str, *, minimum: int | None = None, maximum: int | None = None, default: int) -> int: ...
+@overload
+def get_int(
+    fields: FieldSource, name: str, *, minimum: int | None = None, maximum: int | None = None, default: None = None
+) -> int | None: ...
+def get_int(
+    fields: FieldSource, name: str, *, minimum: int | None = None, maximum: int | None = None, default: int | None = None
+) -> int | None:
     number = get_float(fields, name, minimum=minimum, maximum=maximum)
     if number is None:
-        return None
+        return default
     if number != int(number):
         raise FieldError(name, f"expected an integer, got {number}")
     return int(number)
 
 
-def get_list(fields: Fields, name: str) -> list[Any]:
+def get_list(fields: FieldSource, name: str) -> list[Any]:
     """Repeated keys, `name[]` keys, JSON lists and comma-free single values, flattened."""
     items: list[Any] = []
     for raw in _raw(fields, name):
@@ -116,7 +149,7 @@ def get_list(fields: Fields, name: str) -> list[Any]:
     return items
 
 
-def get_json(fields: Fields, name: str) -> Any:
+def get_json(fields: FieldSource, name: str) -> Any:
     """A JSON object or list field (e.g. webhook_metadata); a bare string is returned as is."""
     for raw in _raw(fields, name):
         value = _unwrap(raw, name)

@@ -14,7 +14,6 @@ Query parameters (the same on the native and the ElevenLabs endpoint):
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import tempfile
 import uuid
 from collections.abc import Mapping
@@ -26,9 +25,10 @@ from gateway import forms
 from gateway.auth import Principal
 from gateway.errors import ApiError
 from gateway.services import Services
-from gateway.submission import JobOptions, submit_job, validate_options
+from gateway.submission import submit_job, validate_options
 from gateway.uploads import Upload
-from realtime_worker import recording
+from shared.contracts import JobOptions
+from shared.realtime import recording
 from shared.settings import Settings
 
 ENHANCE_SCOPE = "jobs:write"
@@ -54,7 +54,7 @@ class HybridOptions:
     enhancement: JobOptions | None  # None: no enhance_on_end
 
     def enhancement_dict(self) -> dict[str, Any] | None:
-        return dataclasses.asdict(self.enhancement) if self.enhancement else None
+        return self.enhancement.stored() if self.enhancement else None
 
 
 def parse(
@@ -67,17 +67,14 @@ def parse(
     logging_enabled: bool = True,
 ) -> HybridOptions:
     """Read and validate the hybrid-mode options; raises InvalidHybridOption."""
-    fields = {k: [v] for k, v in query.items()}
     try:
-        retain = bool(forms.get_bool(fields, "retain_audio", settings.realtime_retain_audio)) and logging_enabled
-        enhance = bool(forms.get_bool(fields, "enhance_on_end", False))
-        diarize = forms.get_bool(fields, "diarize")
-        speakers = {
-            "num_speakers": forms.get_int(fields, "num_speakers"),
-            "min_speakers": forms.get_int(fields, "min_speakers"),
-            "max_speakers": forms.get_int(fields, "max_speakers"),
-            "diarization_threshold": forms.get_float(fields, "diarization_threshold"),
-        }
+        retain = forms.get_bool(query, "retain_audio", settings.realtime_retain_audio) and logging_enabled
+        enhance = forms.get_bool(query, "enhance_on_end", False)
+        diarize = forms.get_bool(query, "diarize")
+        num_speakers = forms.get_int(query, "num_speakers")
+        min_speakers = forms.get_int(query, "min_speakers")
+        max_speakers = forms.get_int(query, "max_speakers")
+        diarization_threshold = forms.get_float(query, "diarization_threshold")
     except forms.FieldError as exc:
         raise InvalidHybridOption(str(exc)) from None
     given = [name for name in ENHANCEMENT_FIELDS if query.get(name)]
@@ -103,7 +100,10 @@ def parse(
             language=language,
             speaker_detection=mode,
             diarizer=(query.get("diarizer") or "").strip() or None,
-            **speakers,
+            num_speakers=num_speakers,
+            min_speakers=min_speakers,
+            max_speakers=max_speakers,
+            diarization_threshold=diarization_threshold,
         )
     except ApiError as exc:
         raise InvalidHybridOption(f"enhancement: {exc.message}") from None
@@ -128,7 +128,7 @@ async def submit_enhancement(
         size = await asyncio.to_thread(recording.write_wav, store, str(session_id), manifest, path)
         upload = Upload(path=path, filename=path.name, content_type="audio/wav", size=size)
         try:
-            job = await submit_job(services, principal, upload, JobOptions(**options), source_session_id=session_id)
+            job = await submit_job(services, principal, upload, JobOptions.model_validate(options), source_session_id=session_id)
         except ApiError as exc:
             raise EnhancementRefused(exc.message) from None
     return job.id

@@ -2,36 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.requests import HTTPConnection
 
-from gateway import audit, forms
+from gateway import forms, openai
 from gateway.auth import Principal, require_scope
 from gateway.errors import ApiError
 from gateway.pagination import newest_first
 from gateway.schemas import AudioInfo, ErrorResponse, JobDetail, JobList, JobSummary, Stage
 from gateway.services import Services, ServicesDep
-from gateway.submission import submit_job, validate_options
+from gateway.stored_jobs import delete_job, load_job, load_transcript
+from gateway.submission import PIPELINES, submit_job, validate_options
 from gateway.uploads import multipart_openapi, receive_upload
-from shared import streams
-from shared.contracts import Event, Transcript
+from shared import catalogue, keys, streams
+from shared.catalogue import SpeakerDetection
+from shared.contracts import Event
 from shared.db import Job, JobStatus, Task, TaskStatus
-from shared.storage import ObjectNotFound
+from shared.transcript import Transcript
 from shared.webhooks import enqueue_deliveries
 
 log = structlog.get_logger("gateway.jobs")
 
 CANCEL_KEY_TTL_SECONDS = 24 * 3600
-_ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413)}
+_ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413)}
 
 router = APIRouter(prefix="/v1/audio/transcriptions", tags=["batch"], responses=_ERRORS)
 Reader = Annotated[Principal, Depends(require_scope("jobs:read"))]
@@ -109,49 +108,9 @@ def job_detail(job: Job, tasks: list[Task], transcript: Transcript | None) -> Jo
     )
 
 
-async def load_job(db: AsyncSession, principal: Principal, job_id: str, *, for_update: bool = False) -> Job:
-    """The caller's job, or 404: unknown, malformed and other tenants' ids look the same."""
-    try:
-        parsed = uuid.UUID(job_id)
-    except ValueError:
-        parsed = None
-    query = select(Job).where(Job.id == parsed, Job.tenant_id == principal.tenant_id)
-    job = await db.scalar(query.with_for_update() if for_update else query) if parsed else None
-    if job is None:
-        raise ApiError(404, "job_not_found", f"no transcription job {job_id!r}")
-    return job
-
-
-async def load_transcript(services: Services, job: Job) -> Transcript | None:
-    """The stored transcript of a completed job; None before completion or if it is missing."""
-    if job.status != JobStatus.completed.value or not job.transcript_key:
-        return None
-    try:
-        raw = await asyncio.to_thread(services.store.get_bytes, job.transcript_key)
-    except ObjectNotFound:
-        log.warning("transcript_missing", job_id=str(job.id), key=job.transcript_key)
-        return None
-    return Transcript.model_validate_json(raw)
-
-
 async def load_detail(services: Services, db: AsyncSession, job: Job) -> JobDetail:
     tasks = list(await db.scalars(select(Task).where(Task.job_id == job.id)))
     return job_detail(job, tasks, await load_transcript(services, job))
-
-
-async def delete_job(services: Services, principal: Principal, job_id: str, conn: HTTPConnection | None = None) -> Job:
-    """Delete a finished job of the caller's with its audio and outputs; returns the deleted row."""
-    async with services.sessionmaker() as db:
-        job = await load_job(db, principal, job_id)
-        if not JobStatus(job.status).terminal:
-            raise ApiError(409, "job_not_terminal", f"the job is {job.status}; cancel it before deleting")
-        # Storage first: if the row delete then fails, a retry finishes the job.
-        removed = await asyncio.to_thread(services.store.delete_prefix, f"jobs/{job.id}/")
-        await db.execute(delete(Job).where(Job.id == job.id))
-        audit.add(db, audit.JOB_DELETED, conn=conn, principal=principal, resource_type="job", resource_id=job.id)
-        await db.commit()
-    log.info("job_deleted", job_id=str(job.id), objects=removed)
-    return job
 
 
 # --- cursor -------------------------------------------------------------------------
@@ -170,14 +129,14 @@ async def delete_job(services: Services, principal: Principal, job_id: str, conn
             "file": {"type": "string", "format": "binary"},
             "model": {"type": "string"},
             "language": {"type": "string", "description": "ISO 639-1 code; omit to detect"},
-            "speaker_detection": {"type": "string", "enum": ["none", "diarize", "per_channel"]},
+            "speaker_detection": {"type": "string", "enum": list(SpeakerDetection)},
             "num_speakers": {"type": "integer", "minimum": 1, "maximum": 32},
             "min_speakers": {"type": "integer", "minimum": 1, "maximum": 32},
             "max_speakers": {"type": "integer", "minimum": 1, "maximum": 32},
             "diarization_threshold": {"type": "number", "minimum": 0.1, "maximum": 0.4},
-            "diarizer": {"type": "string", "enum": ["diarize-default", "pyannote-4.0"]},
+            "diarizer": {"type": "string", "enum": list(catalogue.engines_for(catalogue.Stage.DIARIZE, selectable=True))},
             "align": {"type": "boolean", "description": "refine word timestamps by forced alignment"},
-            "pipeline": {"type": "string", "enum": ["modular", "integrated"]},
+            "pipeline": {"type": "string", "enum": list(PIPELINES)},
         },
     ),
 )
@@ -191,20 +150,15 @@ async def create_transcription(
     OpenAI-style requests (see `gateway.openai.is_openai_request`) share this path: they
     are answered synchronously in OpenAI's format instead of with a job.
     """
-    # gateway.openai builds on this module, so it is imported where it is needed.
-    from gateway import openai
-
     async with receive_upload(request, max_bytes=services.settings.max_upload_bytes) as upload:
         if openai.is_openai_request(upload.fields, request.headers):
             return await openai.handle(services, principal, upload, "transcribe")
         try:
-            speakers = {
-                "num_speakers": forms.get_int(upload.fields, "num_speakers"),
-                "min_speakers": forms.get_int(upload.fields, "min_speakers"),
-                "max_speakers": forms.get_int(upload.fields, "max_speakers"),
-                "diarization_threshold": forms.get_float(upload.fields, "diarization_threshold"),
-                "align": bool(forms.get_bool(upload.fields, "align", False)),
-            }
+            num_speakers = forms.get_int(upload.fields, "num_speakers")
+            min_speakers = forms.get_int(upload.fields, "min_speakers")
+            max_speakers = forms.get_int(upload.fields, "max_speakers")
+            diarization_threshold = forms.get_float(upload.fields, "diarization_threshold")
+            align = bool(forms.get_bool(upload.fields, "align", False))
         except forms.FieldError as exc:
             raise ApiError(400, "invalid_parameter", str(exc)) from exc
         options = validate_options(
@@ -214,7 +168,11 @@ async def create_transcription(
             speaker_detection=upload.get("speaker_detection"),
             diarizer=upload.get("diarizer"),
             pipeline=upload.get("pipeline"),
-            **speakers,
+            num_speakers=num_speakers,
+            min_speakers=min_speakers,
+            max_speakers=max_speakers,
+            diarization_threshold=diarization_threshold,
+            align=align,
         )
         job = await submit_job(services, principal, upload, options)
     return job_detail(job, [], None)
@@ -278,9 +236,9 @@ async def cancel_transcription(
             key = str(job.id)
             # Engines check this key before and during work; the event tells the orchestrator;
             # the notification wakes synchronous waiters.
-            await services.redis.set(streams.job_cancelled_key(key), "1", ex=CANCEL_KEY_TTL_SECONDS)
-            await streams.publish(services.redis, streams.EVENTS_STREAM, Event(type="job.cancelled", job_id=key).model_dump())
-            await services.redis.publish(streams.job_done_channel(key), json.dumps({"job_id": key, "status": job.status}))
+            await services.redis.set(keys.job_cancelled(key), "1", ex=CANCEL_KEY_TTL_SECONDS)
+            await streams.publish(services.redis, keys.EVENTS_STREAM, Event(type="job.cancelled", job_id=key).model_dump())
+            await services.redis.publish(keys.job_done_channel(key), json.dumps({"job_id": key, "status": job.status}))
             log.info("job_cancelled", job_id=key)
         return await load_detail(services, db, job)
 

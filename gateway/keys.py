@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
@@ -47,7 +47,7 @@ AnyKey = Annotated[Principal, Depends(require_key())]
 TokenIssuer = Annotated[Principal, Depends(require_scope(*sorted(set().union(*TOKEN_SCOPES.values()))))]
 
 Scope = Literal["jobs:read", "jobs:write", "realtime", "webhooks", "admin"]
-assert set(Scope.__args__) == set(SCOPES)  # one list of scopes: gateway.auth.SCOPES
+assert set(get_args(Scope)) == set(SCOPES)  # one list of scopes: gateway.auth.SCOPES
 TENANT_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the driver.
 NO_NUL = r"^[^\x00]*$"
@@ -202,6 +202,7 @@ async def _insert_key(
     async with services.sessionmaker() as db, db.begin():
         if body.tenant is None:
             tenant = await db.get(Tenant, principal.tenant_id)
+            assert tenant is not None  # the caller's own key belongs to it
         else:
             tenant = await db.scalar(select(Tenant).where(Tenant.name == body.tenant))
             if tenant is None:
@@ -326,7 +327,7 @@ async def me(principal: AnyKey, services: ServicesDep) -> Me:
             last_used_at=key.last_used_at,
         ),
         scopes=sorted(principal.scopes),
-        via=principal.via,  # type: ignore[arg-type]
+        via=principal.via,
     )
 
 

@@ -28,12 +28,13 @@ from fastapi.routing import APIRoute
 from gateway.auth import Principal, require_scope
 from gateway.errors import ApiError
 from gateway.forms import FieldError, Fields, get_bool, get_float, get_json, get_list, get_str
-from gateway.jobs import load_transcript
 from gateway.services import Services, ServicesDep
-from gateway.submission import JobOptions, submit_job, validate_options
+from gateway.stored_jobs import load_transcript
+from gateway.submission import submit_job, validate_options
 from gateway.uploads import Upload, multipart_openapi, receive_upload
 from gateway.waiting import JobVanished, wait_for_job
 from shared import model_registry
+from shared.contracts import JobOptions, TranscribeOptions
 from shared.db import JobStatus
 from shared.formats import openai as formats
 from shared.formats.openai import GRANULARITIES, RESPONSE_FORMATS, Task
@@ -250,12 +251,8 @@ def parse_request(settings, fields: Fields, task: Task) -> OpenAIRequest:
         # diarized_json asks for speakers; validate_options refuses it clearly where no diarizer is available.
         speaker_detection="diarize" if response_format == "diarized_json" else "none",
     )
-    transcribe: dict[str, Any] = {"task": task}
-    if prompt is not None:
-        transcribe["prompt"] = prompt
-    if temperature is not None:
-        transcribe["temperature"] = temperature
-    options = dataclasses.replace(options, parameters={**options.parameters, "transcribe": transcribe})
+    given = {"prompt": prompt, "temperature": temperature}
+    options.parameters.transcribe = TranscribeOptions(task=task, **{k: v for k, v in given.items() if v is not None})
     return OpenAIRequest(options, response_format, granularities or ("segment",), bool(include), task)
 
 

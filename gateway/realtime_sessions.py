@@ -4,7 +4,7 @@ API over them.
 The gateway writes the row because it sees every session from start to end: it creates it
 when a worker is reserved and finishes it on whatever path the session ends by (the client
 ends or leaves, the worker reports a fatal error, the worker dies). The worker writes the
-recording and finals into object storage as the session runs (realtime_worker.recording).
+recording and finals into object storage as the session runs (shared.realtime.recording).
 
 - `GET /v1/realtime/sessions`: newest first; `limit`, `cursor`, `status`, `model`,
   `started_after`, `started_before`.
@@ -33,18 +33,18 @@ from gateway.errors import ApiError
 from gateway.pagination import newest_first
 from gateway.schemas import ErrorResponse
 from gateway.services import Services, ServicesDep
-from realtime_worker import protocol as p
-from realtime_worker import recording
 from shared.db import RealtimeSession, RealtimeSessionStatus
+from shared.realtime import protocol as p
+from shared.realtime import recording
 
 log = structlog.get_logger("gateway.realtime_sessions")
 
-_ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409)}
+_ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409)}
 router = APIRouter(prefix="/v1/realtime/sessions", tags=["realtime"], responses=_ERRORS)
 Reader = Annotated[Principal, Depends(require_scope("realtime"))]
 
 
-# -- the row's lifecycle, driven by gateway.realtime ------------------------------------
+# -- the row's lifecycle, driven by gateway.realtime.proxy ------------------------------
 
 
 class SessionRecord:
@@ -57,7 +57,7 @@ class SessionRecord:
         self.options = options
         self.segments = 0
         self.words = 0
-        self.end: dict[str, Any] | None = None  # the worker's session.end
+        self.end: p.SessionEnd | None = None  # the worker's session.end
         self.error: str | None = None  # a fatal error the worker reported
         self.enhancement_job_id: uuid.UUID | None = None
         self.enhancement_error: str | None = None
@@ -85,18 +85,17 @@ class SessionRecord:
             db.add(row)
         return cls(services, principal, session_id, options)
 
-    def observe(self, msg: dict[str, Any]) -> None:
+    def observe(self, msg: p.ServerMessage) -> None:
         """Account for a message from the worker."""
-        kind = msg.get("type")
-        if kind == p.FINAL and msg.get("text"):
+        if isinstance(msg, p.TranscriptFinal) and msg.text:
             self.segments += 1
-            self.words += len(msg["text"].split())
-        elif kind == p.ERROR and msg.get("fatal"):
-            self.error = f"{msg.get('code')}: {msg.get('message')}"
-        elif kind == p.SESSION_END:
+            self.words += len(msg.text.split())
+        elif isinstance(msg, p.ErrorMessage) and msg.fatal:
+            self.error = f"{msg.code}: {msg.message}"
+        elif isinstance(msg, p.SessionEnd):
             self.end = msg
 
-    async def enhance(self) -> dict[str, Any]:
+    async def enhance(self) -> p.Enhancement:
         """Submit the batch enhancement once, if asked for; the fields to tell the client."""
         enhancement = self.options.enhancement_dict()
         if enhancement is None or self.enhanced:
@@ -113,7 +112,7 @@ class SessionRecord:
         await self._update(enhancement_job_id=self.enhancement_job_id, enhancement_error=self.enhancement_error)
         return self._enhancement_fields()
 
-    def _enhancement_fields(self) -> dict[str, Any]:
+    def _enhancement_fields(self) -> p.Enhancement:
         if self.enhancement_job_id is not None:
             return {"enhancement_job_id": str(self.enhancement_job_id)}
         if self.enhancement_error is not None:
@@ -121,17 +120,17 @@ class SessionRecord:
         return {}
 
     async def finish(self, status: RealtimeSessionStatus, error: str | None = None) -> None:
-        stats = (self.end or {}).get("stats") or {}
-        stored = (self.end or {}).get("recording")
-        recording_bytes = duration = None
+        recording_bytes: int | None = None
+        duration: float | None = None
         if self.options.retain_audio:
-            if stored is None:  # no session.end: read what the worker managed to store
+            stored = self.end.recording if self.end is not None else None
+            if stored is not None:
+                recording_bytes, duration = stored["bytes"], stored["duration"]
+            else:  # no session.end: read what the worker managed to store
                 manifest = await asyncio.to_thread(recording.read_manifest, self.services.store, str(self.id))
-                stored = {"bytes": manifest.bytes, "duration": manifest.duration} if manifest else {"bytes": 0, "duration": 0.0}
-            recording_bytes = stored["bytes"]
-            duration = stored["duration"]
-        if stats.get("audio_seconds") is not None:
-            duration = stats["audio_seconds"]
+                recording_bytes, duration = (manifest.bytes, manifest.duration) if manifest else (0, 0.0)
+        if self.end is not None:
+            duration = self.end.stats.audio_seconds
         await self._update(
             status=status.value,
             ended_at=datetime.now(UTC),
@@ -275,7 +274,7 @@ async def get_session_audio(session_id: str, principal: Reader, services: Servic
     async def body() -> AsyncIterator[bytes]:
         yield recording.wav_header(manifest.bytes, manifest.sample_rate, manifest.channels)
         for index in range(manifest.chunks):
-            yield await asyncio.to_thread(store.get_bytes, recording.chunk_key(str(row.id), index))
+            yield await asyncio.to_thread(recording.read_chunk, store, str(row.id), index)
 
     headers = {
         "Content-Length": str(recording.WAV_HEADER_BYTES + manifest.bytes),
@@ -293,7 +292,7 @@ async def delete_session(session_id: str, principal: Reader, services: ServicesD
         if row.status == RealtimeSessionStatus.active.value:
             raise ApiError(409, "session_active", "the session is still running; end it before deleting")
         # Storage first: if the row delete then fails, a retry finishes the job.
-        removed = await asyncio.to_thread(services.store.delete_prefix, recording.prefix(str(row.id)))
+        removed = await asyncio.to_thread(recording.delete, services.store, str(row.id))
         await db.execute(delete(RealtimeSession).where(RealtimeSession.id == row.id))
         await db.commit()
     log.info("realtime_session_deleted", session_id=str(row.id), objects=removed)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from shared.contracts import Transcript
+from shared.transcript import Transcript
 
 
 class AudioInfo(BaseModel):

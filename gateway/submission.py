@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
 
@@ -20,30 +18,19 @@ from gateway.errors import ApiError
 from gateway.metrics import JOBS_SUBMITTED, UPLOAD_BYTES
 from gateway.services import Services
 from gateway.uploads import Upload, file_extension
-from shared import model_registry, streams
+from shared import catalogue, keys, model_registry, streams
 from shared.audio import AudioError, AudioInfo, probe
-from shared.contracts import Event
+from shared.catalogue import SpeakerDetection, Stage
+from shared.contracts import Event, JobOptions, JobParameters, SpeakerOptions
 from shared.db import Job, JobStatus
 from shared.settings import Settings
 
 log = structlog.get_logger("gateway.submission")
 
-SPEAKER_DETECTION_MODES = ("none", "diarize", "per_channel")
 MAX_SPEAKERS = 32  # ElevenLabs' num_speakers ceiling
 DIARIZATION_THRESHOLD = (0.1, 0.4)  # ElevenLabs' range for diarization_threshold
-# Diarization engines a request may choose; pyannote needs configured weights.
-DIARIZERS = ("diarize-default", "pyannote-4.0")
 PIPELINES = ("modular", "integrated")
-INTEGRATED_ENGINE = "whisperx-full"
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
-
-
-@dataclass(frozen=True)
-class JobOptions:
-    model: str
-    language: str | None = None
-    speaker_detection: str = "none"
-    parameters: dict[str, Any] = field(default_factory=dict)
 
 
 def validate_options(
@@ -60,11 +47,11 @@ def validate_options(
     align: bool = False,
     pipeline: str | None = None,
 ) -> JobOptions:
-    """Check a request's options and turn them into job parameters.
+    """Check a request's options and turn them into typed job options.
 
-    Speaker options land in `parameters["diarize"]` ({num_speakers, min_speakers,
-    max_speakers, threshold}: what the diarize stage receives), engine choices in
-    `parameters["engines"]` (per stage), and `align=True` in `parameters["align"]`.
+    Speaker options land in `parameters.diarize` (what the diarize stage receives), engine
+    choices in `parameters.engines` (per stage), and `align=True` in `parameters.align`.
+    The caller adds what its API alone knows (transcribe options, ElevenLabs options).
     """
     try:
         entry = model_registry.resolve(model, settings)
@@ -83,26 +70,28 @@ def validate_options(
             f"model {entry.name!r} transcribes English only; language {language!r} needs a multilingual model",
         )
 
-    mode = (speaker_detection or "none").strip().lower()
-    if mode not in SPEAKER_DETECTION_MODES:
+    given_mode = (speaker_detection or "none").strip().lower()
+    try:
+        mode = SpeakerDetection(given_mode)
+    except ValueError:
         raise ApiError(
-            400, "invalid_parameter", f"speaker_detection must be one of {', '.join(SPEAKER_DETECTION_MODES)}, not {mode!r}"
-        )
-    parameters: dict[str, Any] = {}
+            400, "invalid_parameter", f"speaker_detection must be one of {', '.join(SpeakerDetection)}, not {given_mode!r}"
+        ) from None
+    parameters = JobParameters()
     speakers = _speaker_options(mode, num_speakers, min_speakers, max_speakers, diarization_threshold)
-    if speakers:
-        parameters["diarize"] = speakers
+    if speakers is not None:
+        parameters.diarize = speakers
     engines = _engine_choices(settings, mode, diarizer, pipeline, align)
     if engines:
-        parameters["engines"] = engines
+        parameters.engines = engines
     if align:
-        parameters["align"] = True
+        parameters.align = True
     return JobOptions(model=entry.name, language=language, speaker_detection=mode, parameters=parameters)
 
 
 def _speaker_options(
-    mode: str, num: int | None, lowest: int | None, highest: int | None, threshold: float | None
-) -> dict[str, Any]:
+    mode: SpeakerDetection, num: int | None, lowest: int | None, highest: int | None, threshold: float | None
+) -> SpeakerOptions | None:
     given = {"num_speakers": num, "min_speakers": lowest, "max_speakers": highest, "diarization_threshold": threshold}
     given = {k: v for k, v in given.items() if v is not None}
     if given and mode != "diarize":
@@ -125,38 +114,43 @@ def _speaker_options(
             raise ApiError(400, "invalid_parameter", f"diarization_threshold must be between {low} and {high}, not {threshold}")
         if num is not None:
             raise ApiError(400, "invalid_parameter", "diarization_threshold only applies when num_speakers is not set")
+    if not given:
+        return None
     options = {"num_speakers": num, "min_speakers": lowest, "max_speakers": highest, "threshold": threshold}
-    return {k: v for k, v in options.items() if v is not None}
+    return SpeakerOptions(**{k: v for k, v in options.items() if v is not None})
 
 
-def _engine_choices(settings: Settings, mode: str, diarizer: str | None, pipeline: str | None, align: bool) -> dict[str, str]:
-    engines: dict[str, str] = {}
+def _engine_choices(
+    settings: Settings, mode: SpeakerDetection, diarizer: str | None, pipeline: str | None, align: bool
+) -> dict[Stage, str]:
+    engines: dict[Stage, str] = {}
     if pipeline is not None:
         if pipeline not in PIPELINES:
             raise ApiError(400, "invalid_parameter", f"pipeline must be one of {', '.join(PIPELINES)}, not {pipeline!r}")
         if pipeline == "integrated":
-            if mode == "per_channel":
+            if mode == SpeakerDetection.PER_CHANNEL:
                 raise ApiError(
                     400, "invalid_parameter", "pipeline=integrated transcribes one mixed-down track; it cannot run per_channel"
                 )
-            engines["transcribe"] = INTEGRATED_ENGINE
+            engines[Stage.TRANSCRIBE] = catalogue.integrated_engines()[0]
     if diarizer is not None:
-        if mode != "diarize":
+        if mode != SpeakerDetection.DIARIZE:
             raise ApiError(400, "invalid_parameter", "diarizer needs speaker_detection=diarize (or diarize=true)")
-        if diarizer not in DIARIZERS:
-            raise ApiError(400, "invalid_parameter", f"diarizer must be one of {', '.join(DIARIZERS)}, not {diarizer!r}")
-        engines["diarize"] = diarizer
+        diarizers = catalogue.engines_for(Stage.DIARIZE, selectable=True)
+        if diarizer not in diarizers:
+            raise ApiError(400, "invalid_parameter", f"diarizer must be one of {', '.join(diarizers)}, not {diarizer!r}")
+        engines[Stage.DIARIZE] = diarizer
     # Stages whose engines need weights this server may not have: refuse up front rather
     # than queue work nobody can do.
-    effective = {**settings.stage_engines, **engines}
-    if mode == "diarize" and effective.get("diarize") == "pyannote-4.0" and not settings.pyannote_model:
-        raise ApiError(
-            400,
-            "feature_unavailable",
-            "the pyannote diarizer is not configured on this server (DALSTON_PYANNOTE_MODEL); omit diarizer to use the default",
-        )
-    if align and not settings.align_model:
-        raise ApiError(400, "feature_unavailable", "word alignment is not configured on this server (DALSTON_ALIGN_MODEL)")
+    effective = {**catalogue.DEFAULT_ENGINES, **settings.stage_engines, **engines}
+    needed = [Stage.DIARIZE] if mode == SpeakerDetection.DIARIZE else []
+    if align:
+        needed.append(Stage.ALIGN)
+    for stage in needed:
+        missing = catalogue.engine(effective[stage]).unconfigured(settings)
+        if missing is not None:
+            hint = "; omit diarizer to use the default" if stage == Stage.DIARIZE and diarizer else ""
+            raise ApiError(400, "feature_unavailable", f"{stage} is not available on this server: {missing}{hint}")
     return engines
 
 
@@ -180,7 +174,7 @@ async def submit_job(
     """Store the upload and create a pending job; returns the committed row.
     `source_session_id`: the realtime session whose recording this is (hybrid mode)."""
     info = await probe_upload(upload, services.settings)
-    if options.speaker_detection == "per_channel" and info.channels < 2:
+    if options.speaker_detection == SpeakerDetection.PER_CHANNEL and info.channels < 2:
         raise ApiError(
             400, "invalid_parameter", "speaker_detection=per_channel needs audio with at least two channels; this file is mono"
         )
@@ -190,7 +184,8 @@ async def submit_job(
     await ratelimit.check_job_slot(services, principal.tenant_id)
 
     job_id = uuid.uuid4()
-    audio_key = f"jobs/{job_id}/audio/original{file_extension(upload.filename)}"
+    audio_key = keys.job_audio(job_id, file_extension(upload.filename))
+    assert upload.path is not None  # probe_upload refuses an upload without a file
     await asyncio.to_thread(services.store.put_file, audio_key, upload.path)
 
     job = Job(
@@ -199,8 +194,8 @@ async def submit_job(
         status=JobStatus.pending.value,
         model=options.model,
         language=options.language,
-        speaker_detection=options.speaker_detection,
-        parameters=options.parameters,
+        speaker_detection=options.speaker_detection.value,
+        parameters=options.parameters.stored(),
         audio_key=audio_key,
         audio_filename=upload.filename,
         audio_bytes=upload.size,
@@ -219,13 +214,13 @@ async def submit_job(
             await db.commit()
     except BaseException:
         # Nothing references the object without the row; do not leave it behind.
-        await asyncio.to_thread(services.store.delete_prefix, f"jobs/{job_id}/")
+        await asyncio.to_thread(services.store.delete_prefix, keys.job_prefix(job_id))
         raise
 
     JOBS_SUBMITTED.labels(options.model).inc()
     UPLOAD_BYTES.inc(upload.size)
     try:
-        await streams.publish(services.redis, streams.EVENTS_STREAM, Event(type="job.created", job_id=str(job_id)).model_dump())
+        await streams.publish(services.redis, keys.EVENTS_STREAM, Event(type="job.created", job_id=str(job_id)).model_dump())
     except Exception:
         # The row is committed, so the job is not lost: the orchestrator's reconciler finds it.
         log.warning("job_created_event_failed", job_id=str(job_id), exc_info=True)

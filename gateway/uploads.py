@@ -15,13 +15,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from gateway.errors import ApiError
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 # Form fields are small strings; a cap keeps a hostile body from filling memory.
 MAX_FIELD_BYTES = 64 * 1024
@@ -67,7 +70,7 @@ class _Receiver:
         self._is_file = False
         self._field_bytes = 0
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self.on_part_begin,
             "on_header_field": self.on_header_field,
@@ -124,6 +127,7 @@ class _Receiver:
             if self.upload.size > self.max_bytes:
                 raise too_large(self.max_bytes)
             # Local-disk writes of parser-sized chunks are short; not worth a thread hop each.
+            assert self._file is not None, "on_headers_finished opens the file of a file part"
             self._file.write(chunk)
             return
         self._field_bytes += len(chunk)

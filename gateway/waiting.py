@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import Job, JobStatus
-from shared.streams import job_done_channel
+from shared.keys import job_done_channel
 
 
 class JobVanished(LookupError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import structlog
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -22,17 +22,17 @@ from gateway.errors import ApiError
 from gateway.schemas import ErrorResponse
 from gateway.services import ServicesDep
 from shared.db import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from shared.webhooks import EVENTS, UrlRefused, UrlUnresolvable, check_url, generate_secret
+from shared.webhooks import EVENTS, UrlRefused, UrlUnresolvable, WebhookEvent, check_url, generate_secret
 
 log = structlog.get_logger("gateway.webhooks")
 
 MAX_ENDPOINTS_PER_TENANT = 100
-_ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404)}
+_ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404)}
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=_ERRORS)
 Admin = Annotated[Principal, Depends(require_scope("webhooks"))]
 
-Event = Literal["job.completed", "job.failed", "job.cancelled"]
+Event = WebhookEvent
 
 
 # --- request and response models ----------------------------------------------------
@@ -164,6 +164,7 @@ async def create_webhook(body: WebhookCreate, request: Request, principal: Admin
         count = await db.scalar(
             select(func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.tenant_id == principal.tenant_id)
         )
+        assert count is not None  # COUNT(*) always returns a row
         if count >= MAX_ENDPOINTS_PER_TENANT:
             raise ApiError(400, "too_many_webhooks", f"a tenant may register at most {MAX_ENDPOINTS_PER_TENANT} webhooks")
         endpoint = WebhookEndpoint(
@@ -212,7 +213,7 @@ async def update_webhook(webhook_id: str, body: WebhookUpdate, principal: Admin,
         if url is not None:
             endpoint.url = url
         if body.events is not None:
-            endpoint.events = body.events
+            endpoint.events = list(body.events)
         if "description" in fields:
             endpoint.description = body.description
         if body.active is not None:

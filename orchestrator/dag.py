@@ -2,7 +2,7 @@
 
 Nodes name their dependencies, so parallel branches (per-channel transcription, a
 diarizer beside the transcriber) are just nodes that share a parent. Each stage's engine
-is chosen here, from the job parameters and the defaults below.
+is chosen here: the job's choice, else the configured one, else the catalogue's default.
 
 Shapes by speaker_detection:
 - none:        prepare → transcribe → merge
@@ -11,25 +11,25 @@ Shapes by speaker_detection:
                its failure leaves the transcriber's own timestamps and a warning.
 - per_channel: prepare → transcribe_ch{c} for every channel, in parallel → merge
 An integrated engine (whisperx-full) chosen as the transcriber replaces transcribe, align
-and diarize with one task, whose output merge reads as `whisperx`.
+and diarize with one task, named by its catalogue entry (`whisperx`), whose output merge reads.
+Engines and their capabilities come from the stage catalogue (shared/catalogue.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-DEFAULT_ENGINES = {
-    "prepare": "prepare",
-    "transcribe": "faster-whisper",
-    "align": "phoneme-align",
-    "diarize": "diarize-default",
-    "merge": "merge",
-}
-# Transcribers whose output has no word timestamps: with speakers to assign, align must run.
-WITHOUT_WORD_TIMESTAMPS: frozenset[str] = frozenset()
-# Engines that run transcribe (+ align) + diarize in one task.
-INTEGRATED_ENGINES: frozenset[str] = frozenset({"whisperx-full"})
+from shared.catalogue import DEFAULT_ENGINES, SpeakerDetection, Stage, UnknownEngine, engine
+from shared.contracts import (
+    AlignConfig,
+    DiarizeConfig,
+    IntegratedConfig,
+    JobParameters,
+    MergeConfig,
+    PrepareConfig,
+    TaskConfig,
+    TranscribeConfig,
+)
 
 
 class DagError(ValueError):
@@ -39,10 +39,10 @@ class DagError(ValueError):
 @dataclass(frozen=True)
 class TaskNode:
     name: str
-    stage: str
+    stage: Stage
     engine_id: str
+    config: TaskConfig
     depends_on: tuple[str, ...] = ()
-    config: dict[str, Any] = field(default_factory=dict)
     required: bool = True
 
 
@@ -50,63 +50,66 @@ class TaskNode:
 class JobSpec:
     model: str
     language: str | None = None
-    speaker_detection: str = "none"
+    speaker_detection: SpeakerDetection = SpeakerDetection.NONE
     channels: int = 1
-    engines: dict[str, str] = field(default_factory=dict)  # per-stage engine overrides
-    parameters: dict[str, Any] = field(default_factory=dict)
+    parameters: JobParameters = field(default_factory=JobParameters)
+    # Configured per-stage engines (DALSTON_STAGE_ENGINES); the job's own choice wins over them.
+    stage_engines: dict[Stage, str] = field(default_factory=dict)
 
 
 def build_dag(spec: JobSpec) -> list[TaskNode]:
-    engines = {**DEFAULT_ENGINES, **spec.engines}
-    transcribe_config = {"model": spec.model, "language": spec.language, **spec.parameters.get("transcribe", {})}
-    speakers = dict(spec.parameters.get("diarize", {}))
-    align_requested = bool(spec.parameters.get("align"))
+    engines = {**DEFAULT_ENGINES, **spec.stage_engines, **spec.parameters.engines}
+    try:
+        transcriber = engine(engines[Stage.TRANSCRIBE])
+        for engine_id in engines.values():
+            engine(engine_id)
+        mode = SpeakerDetection(spec.speaker_detection)
+    except UnknownEngine as exc:
+        raise DagError(str(exc)) from None
+    except ValueError:
+        raise DagError(f"speaker_detection={spec.speaker_detection!r} is not supported") from None
+    transcribe = TranscribeConfig(model=spec.model, language=spec.language, **spec.parameters.transcribe.model_dump())
+    diarize = DiarizeConfig(**spec.parameters.diarize.model_dump())
+    align_requested = spec.parameters.align
 
-    nodes = [TaskNode("prepare", "prepare", engines["prepare"])]
-    if engines["transcribe"] in INTEGRATED_ENGINES:
-        if spec.speaker_detection == "per_channel":
-            raise DagError(
-                f"{engines['transcribe']} transcribes one mixed-down track; it cannot run speaker_detection=per_channel"
-            )
-        config = {
-            **transcribe_config,
-            "diarize": spec.speaker_detection == "diarize",
-            "align": align_requested,
-            "speakers": speakers,
-        }
-        nodes.append(TaskNode("whisperx", "transcribe", engines["transcribe"], ("prepare",), config))
-    elif spec.speaker_detection == "none":
-        nodes.append(TaskNode("transcribe", "transcribe", engines["transcribe"], ("prepare",), transcribe_config))
+    nodes = [TaskNode("prepare", Stage.PREPARE, engines[Stage.PREPARE], PrepareConfig())]
+    if transcriber.integrated:
+        if mode == SpeakerDetection.PER_CHANNEL:
+            raise DagError(f"{transcriber.id} transcribes one mixed-down track; it cannot run speaker_detection=per_channel")
+        config = IntegratedConfig(
+            transcribe=transcribe, align=align_requested, diarize=diarize if mode == SpeakerDetection.DIARIZE else None
+        )
+        nodes.append(
+            TaskNode(transcriber.integrated_task or transcriber.id, Stage.TRANSCRIBE, transcriber.id, config, ("prepare",))
+        )
+    elif mode == SpeakerDetection.NONE:
+        nodes.append(TaskNode("transcribe", Stage.TRANSCRIBE, transcriber.id, transcribe, ("prepare",)))
         if align_requested:
             nodes.append(_align(engines, "transcribe"))
-    elif spec.speaker_detection == "diarize":
-        nodes.append(TaskNode("transcribe", "transcribe", engines["transcribe"], ("prepare",), transcribe_config))
+    elif mode == SpeakerDetection.DIARIZE:
+        nodes.append(TaskNode("transcribe", Stage.TRANSCRIBE, transcriber.id, transcribe, ("prepare",)))
         # Beside the transcriber, not after it: both only need the prepared audio.
-        nodes.append(TaskNode("diarize", "diarize", engines["diarize"], ("prepare",), speakers))
-        if align_requested or engines["transcribe"] in WITHOUT_WORD_TIMESTAMPS:
+        nodes.append(TaskNode("diarize", Stage.DIARIZE, engines[Stage.DIARIZE], diarize, ("prepare",)))
+        if align_requested or not transcriber.word_timestamps:
             nodes.append(_align(engines, "transcribe"))
-    elif spec.speaker_detection == "per_channel":
+    else:  # per_channel
         if spec.channels < 2:
             raise DagError("speaker_detection=per_channel needs audio with at least two channels")
         nodes += [
-            TaskNode(f"transcribe_ch{c}", "transcribe", engines["transcribe"], ("prepare",), {**transcribe_config, "channel": c})
+            TaskNode(
+                f"transcribe_ch{c}", Stage.TRANSCRIBE, transcriber.id, transcribe.model_copy(update={"channel": c}), ("prepare",)
+            )
             for c in range(spec.channels)
         ]
-    else:
-        raise DagError(f"speaker_detection={spec.speaker_detection!r} is not supported")
     merge_deps = tuple(n.name for n in nodes)
-    nodes.append(
-        TaskNode(
-            "merge", "merge", engines["merge"], merge_deps, {"model": spec.model, "speaker_detection": spec.speaker_detection}
-        )
-    )
+    nodes.append(TaskNode("merge", Stage.MERGE, engines[Stage.MERGE], MergeConfig(), merge_deps))
     validate(nodes)
     return nodes
 
 
-def _align(engines: dict[str, str], transcriber: str) -> TaskNode:
+def _align(engines: dict[Stage, str], transcriber: str) -> TaskNode:
     # Optional: without it the transcriber's own word timestamps stand (with a warning).
-    return TaskNode("align", "align", engines["align"], ("prepare", transcriber), required=False)
+    return TaskNode("align", Stage.ALIGN, engines[Stage.ALIGN], AlignConfig(), ("prepare", transcriber), required=False)
 
 
 def validate(nodes: list[TaskNode]) -> None:

@@ -15,9 +15,10 @@ import redis.asyncio as aioredis
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from session_router.registry import session_key
 from shared.db import Job, JobStatus, RealtimeSession, RealtimeSessionStatus, Task, TaskStatus
-from shared.streams import ENGINE_GROUP, engine_stream, live_consumers
+from shared.keys import ENGINE_GROUP, engine_stream
+from shared.keys import realtime_session as session_key
+from shared.streams import live_consumers
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,9 @@ async def without_message(r: aioredis.Redis, tasks: list[QueuedTask], queued_bef
     with_id = [t for t in tasks if t.stream_message_id]
     async with r.pipeline(transaction=False) as pipe:
         for t in with_id:
-            pipe.xrange(engine_stream(t.engine_id), min=t.stream_message_id, max=t.stream_message_id, count=1)
+            msg_id = t.stream_message_id
+            assert msg_id is not None  # with_id holds only tasks that have one
+            pipe.xrange(engine_stream(t.engine_id), min=msg_id, max=msg_id, count=1)
         found = await pipe.execute() if with_id else []
     lost = [t for t, entries in zip(with_id, found) if not entries]
     lost += [t for t in tasks if not t.stream_message_id and t.queued_at is not None and t.queued_at < queued_before]

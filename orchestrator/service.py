@@ -31,25 +31,13 @@ from orchestrator.transitions import Effects, Tasks, utcnow
 from orchestrator.webhooks import WebhookDeliverer
 from shared.contracts import Event
 from shared.db import Job, JobStatus, RealtimeSession, RealtimeSessionStatus, Task, TaskStatus, get_engine, get_sessionmaker
+from shared.keys import DLQ_STREAM, EVENTS_STREAM, ORCHESTRATOR_GROUP, engine_stream, job_done_channel
 from shared.logs import configure
 from shared.settings import Settings, get_settings
 from shared.storage import make_store
-from shared.streams import (
-    EVENTS_STREAM,
-    ORCHESTRATOR_GROUP,
-    Message,
-    ack,
-    claim_idle,
-    connect,
-    engine_stream,
-    ensure_group,
-    job_done_channel,
-    publish,
-    read_group,
-)
+from shared.streams import Message, ack, claim_idle, connect, ensure_group, publish, read_group
 from shared.webhooks import enqueue_deliveries
 
-DLQ_STREAM = "dalston:events:dlq"
 CLAIM_IDLE_MS = 30_000  # events held this long by another orchestrator: it is presumed dead
 PENDING_GRACE_S = 10.0  # how long a job may wait for job.created, or a task for its message id
 
@@ -92,19 +80,19 @@ class Orchestrator:
 
     async def run(self, stop: asyncio.Event) -> None:
         await ensure_group(self.redis, EVENTS_STREAM, ORCHESTRATOR_GROUP)
-        log.info("orchestrator started", consumer=self.consumer)
+        log.info("orchestrator_started", consumer=self.consumer)
         reconciling = asyncio.create_task(self._reconcile_forever(stop))
         try:
             while not stop.is_set():
                 try:
                     await self.poll()
                 except TRANSIENT_ERRORS as exc:
-                    log.warning("database or redis unavailable, backing off", error=repr(exc))
+                    log.warning("infrastructure_unavailable_backing_off", error=repr(exc))
                     await _sleep_unless(stop, 1.0)
         finally:
             reconciling.cancel()
             await asyncio.gather(reconciling, return_exceptions=True)
-            log.info("orchestrator stopped", consumer=self.consumer)
+            log.info("orchestrator_stopped", consumer=self.consumer)
 
     async def poll(self) -> int:
         """Handle one batch of events (waiting up to block_ms for some). Returns how many."""
@@ -125,7 +113,7 @@ class Orchestrator:
         try:
             event = Event.model_validate(message.data)
         except ValidationError as exc:
-            log.error("undecodable event dead-lettered", stream_id=message.id, data=message.data, error=str(exc))
+            log.error("undecodable_event_dead_lettered", stream_id=message.id, data=message.data, error=str(exc))
             await self._dead_letter(message, str(exc))
         else:
             with structlog.contextvars.bound_contextvars(job_id=event.job_id):
@@ -134,10 +122,10 @@ class Orchestrator:
                 except TRANSIENT_ERRORS:
                     # Left unacked: it is claimed again (by us or a peer) once idle, and handlers
                     # are idempotent. The caller backs off.
-                    log.warning("event deferred", stream_id=message.id)
+                    log.warning("event_deferred", stream_id=message.id)
                     raise
                 except Exception as exc:
-                    log.exception("event dead-lettered", stream_id=message.id, data=message.data)
+                    log.exception("event_dead_lettered", stream_id=message.id, data=message.data)
                     await self._dead_letter(message, repr(exc))
         await ack(self.redis, message, ORCHESTRATOR_GROUP)
 
@@ -158,7 +146,7 @@ class Orchestrator:
             async with db.begin():
                 job = await db.get(Job, uuid.UUID(str(job_id)), with_for_update=True)
                 if job is None:
-                    log.warning("event for unknown job (deleted?)", job_id=str(job_id))
+                    log.warning("event_for_unknown_job", job_id=str(job_id))
                     return
                 tasks = {t.name: t for t in await db.scalars(select(Task).where(Task.job_id == job.id))}
                 effects = await step(db, job, tasks)
@@ -177,7 +165,7 @@ class Orchestrator:
                     .where(Task.id == uuid.UUID(message.task_id), Task.queued_at == queued.queued_at)
                     .values(stream_message_id=message_id)
                 )
-            log.info("task enqueued", job_id=message.job_id, task=message.name, attempt=message.attempt)
+            log.info("task_enqueued", job_id=message.job_id, task=message.name, attempt=message.attempt)
         for job_id, status in effects.finished:
             await self.redis.publish(job_done_channel(job_id), json.dumps({"job_id": job_id, "status": status}))
 
@@ -192,11 +180,11 @@ class Orchestrator:
             running = await reconciler.running_tasks(db)
 
         for job_id in orphans:
-            log.warning("job.created was lost, expanding the job", job_id=str(job_id))
+            log.warning("job_created_lost_expanding", job_id=str(job_id))
             await self.transact(job_id, lambda db, job, tasks: transitions.expand(db, job, tasks, self.settings))
 
         for seen in await reconciler.without_message(self.redis, queued, grace):
-            log.warning("task message lost, re-publishing", job_id=str(seen.job_id), task_id=str(seen.id))
+            log.warning("task_message_lost_republishing", job_id=str(seen.job_id), task_id=str(seen.id))
             await self.transact(seen.job_id, _requeue(seen))
 
         for job, task in running:
@@ -206,7 +194,7 @@ class Orchestrator:
         lease = now - timedelta(seconds=self.settings.realtime_lease_ttl_s)
         async with self.sessionmaker() as db, db.begin():
             for session_id in await reconciler.abandoned_sessions(db, self.redis, lease):
-                log.warning("realtime session abandoned by its gateway", session_id=str(session_id))
+                log.warning("realtime_session_abandoned", session_id=str(session_id))
                 await db.execute(
                     update(RealtimeSession)
                     .where(RealtimeSession.id == session_id, RealtimeSession.status == RealtimeSessionStatus.active.value)
@@ -219,7 +207,7 @@ class Orchestrator:
 
         patience = now - timedelta(seconds=self.settings.engine_unavailable_after_s)
         for seen in await reconciler.unserved(self.redis, queued, patience, self.settings.engine_claim_idle_ms):
-            log.warning("no engine consumes the task's stream", job_id=str(seen.job_id), engine=seen.engine_id)
+            log.warning("no_engine_for_task", job_id=str(seen.job_id), engine=seen.engine_id)
             await self.transact(seen.job_id, _no_engine(seen, self.settings.engine_unavailable_after_s))
 
     async def _reconcile_forever(self, stop: asyncio.Event) -> None:
@@ -227,16 +215,17 @@ class Orchestrator:
             try:
                 await self.reconcile()
             except Exception:
-                log.exception("reconciliation failed")
+                log.exception("reconciliation_failed")
             await _sleep_unless(stop, self.settings.reconcile_interval_s)
 
 
 def _requeue(seen: reconciler.QueuedTask) -> JobStep:
     async def step(db: AsyncSession, job: Job, tasks: Tasks) -> Effects:
         task = next((t for t in tasks.values() if t.id == seen.id), None)
+        if task is None:
+            return Effects()
         unchanged = (
-            task is not None
-            and job.status == JobStatus.running.value
+            job.status == JobStatus.running.value
             and task.status == TaskStatus.ready.value
             and task.stream_message_id == seen.stream_message_id
             and task.queued_at == seen.queued_at
@@ -268,7 +257,7 @@ def _time_out(task_id: uuid.UUID, attempt: int, settings: Settings, now: datetim
         timeout = transitions.timed_out(job, task, settings, now)
         if timeout is None:
             return Effects()
-        log.warning("task timed out", job_id=str(job.id), task=task.name, attempt=attempt, timeout_s=timeout)
+        log.warning("task_timed_out", job_id=str(job.id), task=task.name, attempt=attempt, timeout_s=timeout)
         return transitions.failed(job, tasks, task, f"timed out after {timeout:.0f} s", retryable=True, attempt=attempt)
 
     return step

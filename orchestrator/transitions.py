@@ -15,7 +15,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from orchestrator.dag import DagError, JobSpec, build_dag, ready_nodes
-from shared.contracts import Event, TaskMessage
+from shared import keys
+from shared.catalogue import SpeakerDetection
+from shared.contracts import Event, JobParameters, MergeConfig, TaskMessage
 from shared.db import Job, JobStatus, Task, TaskStatus
 from shared.settings import Settings
 
@@ -68,7 +70,7 @@ async def handle(db: AsyncSession, job: Job, tasks: Tasks, event: Event, setting
         raise ValueError(f"{event.type} event without task_id")
     task = next((t for t in tasks.values() if str(t.id) == event.task_id), None)
     if task is None:
-        log.warning("event for unknown task", job_id=str(job.id), task_id=event.task_id, type=event.type)
+        log.warning("event_for_unknown_task", job_id=str(job.id), task_id=event.task_id, type=event.type)
         return Effects()
     if event.type == "task.started":
         started(job, task, event)
@@ -82,15 +84,17 @@ async def expand(db: AsyncSession, job: Job, tasks: Tasks, settings: Settings) -
     """job.created: build the DAG, write the task rows and enqueue the roots."""
     if job.status != JobStatus.pending.value or tasks:
         return Effects()
-    spec = JobSpec(
-        model=job.model,
-        language=job.language,
-        speaker_detection=job.speaker_detection,
-        channels=job.audio_channels,
-        # The job's own engine choices win over the configured per-stage defaults.
-        engines={**settings.stage_engines, **job.parameters.get("engines", {})},
-        parameters=job.parameters,
-    )
+    try:
+        spec = JobSpec(
+            model=job.model,
+            language=job.language,
+            speaker_detection=SpeakerDetection(job.speaker_detection),
+            channels=job.audio_channels,
+            parameters=JobParameters.model_validate(job.parameters or {}),
+            stage_engines=settings.stage_engines,
+        )
+    except ValueError as exc:  # includes pydantic's ValidationError
+        return finish(job, tasks, JobStatus.failed, error=f"the job's parameters are invalid: {exc}")
     try:
         nodes = build_dag(spec)
     except DagError as exc:
@@ -102,7 +106,7 @@ async def expand(db: AsyncSession, job: Job, tasks: Tasks, settings: Settings) -
             stage=node.stage,
             engine_id=node.engine_id,
             depends_on=list(node.depends_on),
-            config=node.config,
+            config=node.config.model_dump(mode="json"),
             required=node.required,
             status=TaskStatus.pending.value,
             attempt=0,
@@ -112,7 +116,7 @@ async def expand(db: AsyncSession, job: Job, tasks: Tasks, settings: Settings) -
     await db.flush()  # assigns task ids, which the stream messages carry
     job.status = JobStatus.running.value
     job.started_at = utcnow()
-    log.info("job expanded", job_id=str(job.id), tasks=[n.name for n in nodes])
+    log.info("job_expanded", job_id=str(job.id), tasks=[n.name for n in nodes])
     return enqueue_ready(job, tasks)
 
 
@@ -135,7 +139,7 @@ def completed(job: Job, tasks: Tasks, task: Task, event: Event) -> Effects:
     if job.status != JobStatus.running.value or task.status not in (TaskStatus.ready.value, TaskStatus.running.value):
         return Effects()
     _record_completion(task, event)
-    log.info("task completed", job_id=str(job.id), task=task.name, attempt=task.attempt)
+    log.info("task_completed", job_id=str(job.id), task=task.name, attempt=task.attempt)
     return _advance(job, tasks)
 
 
@@ -148,12 +152,12 @@ def failed(job: Job, tasks: Tasks, task: Task, error: str, *, retryable: bool, a
     if retryable and task.attempt < task.max_retries:
         task.attempt += 1
         task.started_at = None
-        log.warning("task failed, retrying", job_id=str(job.id), task=task.name, attempt=task.attempt, error=error)
+        log.warning("task_failed_retrying", job_id=str(job.id), task=task.name, attempt=task.attempt, error=error)
         return enqueue(job, tasks, task)
     task.status = TaskStatus.failed.value
     task.completed_at = utcnow()
     if not task.required:
-        log.warning("optional task failed, continuing", job_id=str(job.id), task=task.name, error=error)
+        log.warning("optional_task_failed", job_id=str(job.id), task=task.name, error=error)
         # Reassigned, not appended: the JSONB column tracks changes by identity.
         job.warnings = [*(job.warnings or []), f"{task.stage} ({task.engine_id}) failed, continuing without it: {error}"]
         return _advance(job, tasks)
@@ -174,20 +178,24 @@ def enqueue(job: Job, tasks: Tasks, task: Task) -> Effects:
     task.status = TaskStatus.ready.value
     task.queued_at = utcnow()
     task.stream_message_id = None  # set once the message is on the stream
-    message = TaskMessage(
-        task_id=str(task.id),
-        job_id=str(job.id),
-        name=task.name,
-        stage=task.stage,
-        engine_id=task.engine_id,
-        attempt=task.attempt,
-        audio_key=job.audio_key,
-        # A failed optional dependency has no output; the consumer sees it missing.
-        inputs={d: tasks[d].output_key for d in task.depends_on if tasks[d].output_key},
-        output_prefix=f"jobs/{job.id}/tasks/{task.name}/",
-        # Merge copies the job's warnings (failed optional stages) into the transcript.
-        config={**task.config, "warnings": list(job.warnings)} if task.stage == "merge" and job.warnings else task.config,
+    message = TaskMessage.model_validate(
+        {
+            "task_id": str(task.id),
+            "job_id": str(job.id),
+            "name": task.name,
+            "stage": task.stage,
+            "engine_id": task.engine_id,
+            "attempt": task.attempt,
+            "audio_key": job.audio_key,
+            # A failed optional dependency has no output; the consumer sees it missing.
+            "inputs": {d: tasks[d].output_key for d in task.depends_on if tasks[d].output_key},
+            "output_prefix": keys.task_prefix(job.id, task.name),
+            "config": task.config,
+        }
     )
+    if isinstance(message.config, MergeConfig) and job.warnings:
+        # Merge copies the job's warnings (failed optional stages) into the transcript.
+        message.config = message.config.model_copy(update={"warnings": list(job.warnings)})
     return Effects(enqueued=[Enqueued(message, task.queued_at)])
 
 
@@ -209,7 +217,7 @@ def finish(job: Job, tasks: Tasks, status: JobStatus, *, error: str | None = Non
     for task in tasks.values():
         if task.status not in _TASK_TERMINAL:
             task.status = TaskStatus.skipped.value
-    log.info("job finished", job_id=str(job.id), status=status.value, error=error)
+    log.info("job_finished", job_id=str(job.id), status=status.value, error=error)
     return Effects(finished=[(str(job.id), status.value)])
 
 

@@ -22,11 +22,12 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.contracts import Transcript
+from shared.contracts import ElevenLabsOptions
 from shared.db import Job, JobStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from shared.formats.elevenlabs import ResponseOptions, to_response
+from shared.formats.elevenlabs import to_response
 from shared.settings import Settings
 from shared.storage import ObjectNotFound, ObjectStore
+from shared.transcript import Transcript
 from shared.webhooks import (
     ELEVENLABS,
     UrlRefused,
@@ -99,19 +100,19 @@ class WebhookDeliverer:
         await self.client.aclose()
 
     async def run(self, stop: asyncio.Event) -> None:
-        log.info("webhook deliverer started")
+        log.info("webhook_deliverer_started")
         while not stop.is_set():
             try:
                 delivered = await self.deliver_due()
             except Exception:
-                log.exception("webhook delivery pass failed")
+                log.exception("webhook_delivery_pass_failed")
                 delivered = 0
             if not delivered:  # after a busy pass, look again at once: more may be due
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=self.settings.webhook_poll_interval_s)
                 except TimeoutError:
                     pass
-        log.info("webhook deliverer stopped")
+        log.info("webhook_deliverer_stopped")
 
     async def deliver_due(self) -> int:
         """Attempt every due delivery (up to a batch). Returns how many were attempted."""
@@ -119,7 +120,7 @@ class WebhookDeliverer:
         results = await asyncio.gather(*(self._deliver(delivery_id) for delivery_id in claimed), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):  # e.g. the database went away mid-delivery: leased, retried later
-                log.error("webhook delivery failed", error=repr(result))
+                log.error("webhook_delivery_failed", error=repr(result))
         return len(claimed)
 
     # --- steps --------------------------------------------------------------------
@@ -150,7 +151,7 @@ class WebhookDeliverer:
                 await self._record(delivery_id, Outcome(None, str(exc), None, 0.0, now, permanent=True))
                 return
             except Exception as exc:  # a bug or bad stored data: counted as an attempt, so it cannot loop forever
-                log.exception("webhook payload could not be built")
+                log.exception("webhook_payload_failed")
                 await self._record(delivery_id, Outcome(None, f"could not build the payload: {exc!r}", None, 0.0, now))
                 return
             if prepared is None:
@@ -191,12 +192,12 @@ class WebhookDeliverer:
         except ObjectNotFound as exc:
             raise PermanentFailure("the job's transcript is gone from storage") from exc
         transcript = Transcript.model_validate_json(raw)
-        options = elevenlabs_options(job)
+        options = elevenlabs_options(job) or ElevenLabsOptions()
         return elevenlabs_envelope(
-            request_id=str(options.get("request_id") or job.id),
+            request_id=options.request_id or str(job.id),
             transcription_id=str(job.id),
-            transcription=_chunk(transcript, job),
-            metadata=options.get("webhook_metadata"),
+            transcription=to_response(transcript, options.request_options, transcription_id=str(job.id)),
+            metadata=options.webhook_metadata,
             timestamp=int(time.time()),
         )
 
@@ -210,7 +211,7 @@ class WebhookDeliverer:
         try:
             target = await check_url(prepared.url, allow_private=self.settings.allow_private_urls)
         except UrlRefused as exc:
-            log.warning("webhook URL refused at delivery", url=prepared.url, reason=str(exc))
+            log.warning("webhook_url_refused", url=prepared.url, reason=str(exc))
             return outcome(None, f"refused: {exc}", permanent=True)
         except UrlUnresolvable as exc:
             return outcome(None, str(exc))
@@ -281,25 +282,17 @@ class WebhookDeliverer:
                     endpoint.active = False
                     endpoint.disabled_reason = "the receiver answered 410 Gone"
                     endpoint.updated_at = now
-                    log.warning("webhook endpoint disabled: 410 Gone", endpoint_id=str(endpoint.id))
+                    log.warning("webhook_endpoint_disabled_gone", endpoint_id=str(endpoint.id))
             elif outcome.permanent or delivery.attempts >= self.settings.webhook_max_attempts:
                 delivery.status = "failed"
                 delivery.finished_at = now
             else:
                 delivery.next_attempt_at = now + timedelta(seconds=backoff_s(self.settings, delivery.attempts))
             log.info(
-                "webhook attempt",
+                "webhook_attempt",
                 attempt=delivery.attempts,
                 status_code=code,
                 error=outcome.error,
                 result=delivery.status,
                 duration_ms=outcome.duration_ms,
             )
-
-
-def _chunk(transcript: Transcript, job: Job) -> dict:
-    """The transcription as the synchronous ElevenLabs API would have returned it (Chunk or
-    Multichannel), shaped by the options the request stored with the job."""
-    # Same stored options as gateway.elevenlabs.routes.response_options (the route writes them).
-    options = ResponseOptions.model_validate(elevenlabs_options(job).get("request_options") or {})
-    return to_response(transcript, options, transcription_id=str(job.id))

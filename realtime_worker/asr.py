@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from shared import model_registry
+from shared.catalogue import realtime_backend
 from shared.settings import Settings
 
 SAMPLE_RATE = 16_000
@@ -57,8 +58,6 @@ class FasterWhisperBackend:
     """VAD-chunked Whisper: the session re-decodes the growing utterance for partials."""
 
     def __init__(self, name: str, settings: Settings) -> None:
-        from faster_whisper import WhisperModel
-
         try:
             entry = model_registry.resolve(name, settings)
         except model_registry.UnknownModel as exc:
@@ -67,12 +66,7 @@ class FasterWhisperBackend:
         self.english_only = entry.english_only
         self.final_beam = settings.realtime_final_beam_size or settings.whisper_beam_size
         try:
-            self.model = WhisperModel(
-                entry.source,
-                device=settings.whisper_device,
-                compute_type=settings.whisper_compute_type,
-                cpu_threads=settings.whisper_cpu_threads,
-            )
+            self.model = model_registry.load_whisper(entry, settings)
         except Exception as exc:
             raise BackendUnavailable(f"cannot load model {entry.name!r} from {entry.source}: {exc}") from exc
 
@@ -118,7 +112,7 @@ class ParakeetBackend:
                 f'DALSTON_PARAKEET_MODELS=\'{{"{name}": "/path/to/{name}.nemo"}}\''
             )
         try:
-            import nemo.collections.asr as nemo_asr  # type: ignore[import-not-found]
+            import nemo.collections.asr as nemo_asr
         except ImportError as exc:
             raise BackendUnavailable(
                 f"model {name!r} needs NVIDIA NeMo: install it with `pip install 'dalston[parakeet]'`"
@@ -145,14 +139,16 @@ class ParakeetBackend:
         return Decoded(text.strip(), out_words, language)
 
 
-def is_parakeet(name: str, settings: Settings) -> bool:
-    return name in settings.parakeet_models or name.startswith("parakeet")
+# One loader per shared.catalogue.REALTIME_BACKENDS entry.
+BACKENDS: dict[str, Callable[[str, Settings], Backend]] = {
+    "faster-whisper": FasterWhisperBackend,
+    "parakeet": ParakeetBackend,
+}
 
 
 def load_backend(name: str, settings: Settings) -> Backend:
-    if is_parakeet(name, settings):
-        return ParakeetBackend(name, settings)
-    return FasterWhisperBackend(name, settings)
+    """Load model `name` with the backend the catalogue assigns it (raises BackendUnavailable)."""
+    return BACKENDS[realtime_backend(name, settings).id](name, settings)
 
 
 class DecodeQueue:

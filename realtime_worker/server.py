@@ -21,13 +21,13 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from realtime_worker import protocol as p
 from realtime_worker import vad
 from realtime_worker.asr import DecodeQueue, load_backend
-from realtime_worker.recording import Recorder
 from realtime_worker.session import Session, run
-from session_router.registry import Registry
 from shared import streams
+from shared.realtime import protocol as p
+from shared.realtime.recording import Recorder
+from shared.realtime.registry import Registry
 from shared.settings import Settings
 from shared.storage import ObjectStore, make_store
 
@@ -83,7 +83,9 @@ class Worker:
                 await asyncio.sleep(0.1)
             beat.cancel()
             for connection in list(server.connections):
-                await connection.send(json.dumps(p.error(p.WORKER_LOST, "the realtime worker is shutting down", fatal=True)))
+                await connection.send(
+                    p.error(p.WORKER_LOST, "the realtime worker is shutting down", fatal=True).model_dump_json()
+                )
                 await connection.close(p.CLOSE_GOING_AWAY, "worker shutting down")
         await self.registry.deregister(self.worker_id)
         for queue in self.queues.values():
@@ -121,12 +123,13 @@ class Worker:
 
     async def _reject(self, ws: ServerConnection, code: str, message: str, close_code: int) -> None:
         try:
-            await ws.send(json.dumps(p.error(code, message, fatal=True)))
+            await ws.send(p.error(code, message, fatal=True).model_dump_json())
             await ws.close(close_code, code)
         except ConnectionClosed:
             pass
 
     async def _handle(self, ws: ServerConnection) -> None:
+        assert ws.request is not None  # set once the handshake is done, before the handler runs
         query = dict(parse_qsl(urlsplit(ws.request.path).query))
         try:
             params = p.SessionParams.model_validate(query)
@@ -150,8 +153,8 @@ class Worker:
         session_id = params.session_id or uuid.uuid4().hex
         params = params.model_copy(update={"model": model})
 
-        async def send(msg: dict) -> None:
-            await ws.send(json.dumps(msg))
+        async def send(msg: p.ServerMessage) -> None:
+            await ws.send(msg.model_dump_json())
 
         recorder = None
         if params.record:
@@ -166,4 +169,4 @@ class Worker:
             if recorder is not None:
                 await recorder.close()  # the client left or the session failed: keep what arrived
             del self.sessions[session_id]
-            log.info("session_ended", session_id=session_id, **session.stats.as_dict())
+            log.info("session_ended", session_id=session_id, **session.stats.snapshot().model_dump())

@@ -20,23 +20,31 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from pydantic import ValidationError
 from websockets.exceptions import ConnectionClosed
 
-from realtime_worker import protocol as p
 from realtime_worker.asr import FINAL, PARTIAL, SAMPLE_RATE, Decoded, DecodeQueue
 from realtime_worker.audio import AudioDecoder, InvalidAudio
-from realtime_worker.recording import Recorder
 from realtime_worker.vad import FRAME, StreamingVad
 from shared import safejson
+from shared.realtime import protocol as p
+from shared.realtime.recording import Recorder
 from shared.settings import Settings
 
 PRE_PAD_S = 0.3  # audio kept before the first speech frame
 POST_PAD_S = 0.2  # audio kept after the last speech frame
 MAX_SEGMENT_S = 28.0
+
+
+class ClientSocket(Protocol):
+    """The client's side of the session (a websockets connection; a stub in tests)."""
+
+    async def recv(self) -> str | bytes: ...
+
+    async def close(self, code: int = 1000, reason: str = "") -> None: ...
 
 
 class Fatal(Exception):
@@ -54,7 +62,7 @@ class Piece:
     text: str
     start: float
     end: float
-    words: list[dict[str, Any]]
+    words: list[p.StreamWord]
     language: str | None
 
 
@@ -68,18 +76,18 @@ class Stats:
     max_lag_s: float = 0.0
     final_latency_ms: list[float] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
+    def snapshot(self) -> p.SessionStats:
         lat = sorted(self.final_latency_ms)
-        return {
-            "audio_seconds": round(self.audio_s, 3),
-            "session_seconds": round(time.monotonic() - self.started, 3),
-            "finals": self.finals,
-            "partials": self.partials,
-            "errors": self.errors,
-            "max_lag_seconds": round(self.max_lag_s, 3),
-            "final_latency_ms_p50": round(lat[len(lat) // 2], 1) if lat else None,
-            "final_latency_ms_max": round(lat[-1], 1) if lat else None,
-        }
+        return p.SessionStats(
+            audio_seconds=round(self.audio_s, 3),
+            session_seconds=round(time.monotonic() - self.started, 3),
+            finals=self.finals,
+            partials=self.partials,
+            errors=self.errors,
+            max_lag_seconds=round(self.max_lag_s, 3),
+            final_latency_ms_p50=round(lat[len(lat) // 2], 1) if lat else None,
+            final_latency_ms_max=round(lat[-1], 1) if lat else None,
+        )
 
 
 class Session:
@@ -89,7 +97,7 @@ class Session:
         params: p.SessionParams,
         queue: DecodeQueue,
         settings: Settings,
-        send: Callable[[dict[str, Any]], Awaitable[None]],
+        send: Callable[[p.ServerMessage], Awaitable[None]],
         recorder: Recorder | None = None,
     ) -> None:
         self.id = session_id
@@ -97,7 +105,7 @@ class Session:
         self.params = params
         self.queue = queue
         self.settings = settings
-        self._send_json = send
+        self._send = send
         self.audio = AudioDecoder(params.encoding, params.sample_rate)
         self.vad = StreamingVad()
         self.stats = Stats()
@@ -128,16 +136,16 @@ class Session:
 
     # -- plumbing ------------------------------------------------------------------------
 
-    async def send(self, msg: dict[str, Any]) -> None:
-        await self._send_json(msg)
+    async def send(self, msg: p.ServerMessage) -> None:
+        await self._send(msg)
 
     def lag_s(self) -> float:
         return self.received_s - self.processed_s
 
-    def begin_message(self) -> dict[str, Any]:
-        return p.message(p.SESSION_BEGIN, session_id=self.id, config=self.params.model_dump(exclude={"session_id"}))
+    def begin_message(self) -> p.SessionBegin:
+        return p.SessionBegin(session_id=self.id, config=self.params)
 
-    async def receive(self, ws) -> None:
+    async def receive(self, ws: ClientSocket) -> None:
         """Read client frames into the inbox until `end`, a close, or a fatal limit."""
         idle = self.settings.realtime_idle_timeout_s
         while True:
@@ -183,9 +191,7 @@ class Session:
         if lag > self.settings.realtime_lag_warn_s and not self._lag_warned:
             self._lag_warned = True
             await self.send(
-                p.message(
-                    p.WARNING, code="lag", message=f"transcription is {lag:.1f} s behind the audio", lag_seconds=round(lag, 3)
-                )
+                p.WarningMessage(code="lag", message=f"transcription is {lag:.1f} s behind the audio", lag_seconds=round(lag, 3))
             )
         elif lag < self.settings.realtime_lag_warn_s / 2:
             self._lag_warned = False
@@ -241,11 +247,9 @@ class Session:
             elif kind == "end":
                 if self.seg_start is not None or self.pending:
                     await self._commit("end", at)
-                end = p.message(p.SESSION_END, session_id=self.id, stats=self.stats.as_dict())
-                if self.recorder is not None:
-                    # Stored before the client hears the end: the recording is then whole.
-                    end["recording"] = await self.recorder.close()
-                await self.send(end)
+                # Stored before the client hears the end: the recording is then whole.
+                recording = await self.recorder.close() if self.recorder is not None else None
+                await self.send(p.SessionEnd(session_id=self.id, stats=self.stats.snapshot(), recording=recording))
                 return
 
     def _configure(self, update: p.ConfigUpdate) -> None:
@@ -291,7 +295,7 @@ class Session:
                 if self.seg_start is None:
                     self.seg_start = max(self.buf_start, self.run_start - int(PRE_PAD_S * SAMPLE_RATE))
                     self.partial_mark = self.total
-                await self.send(p.message(p.SPEECH_START, timestamp=round(self.run_start / SAMPLE_RATE, 3)))
+                await self.send(p.SpeechStart(timestamp=round(self.run_start / SAMPLE_RATE, 3)))
         else:
             self.speech_run = 0
         if self.seg_start is None:
@@ -300,7 +304,7 @@ class Session:
             self.silence_run += FRAME
             if self.talking and self.silence_run >= params.min_silence_ms * SAMPLE_RATE // 1000:
                 self.talking = False
-                await self.send(p.message(p.SPEECH_END, timestamp=round(self.last_speech_end / SAMPLE_RATE, 3)))
+                await self.send(p.SpeechEnd(timestamp=round(self.last_speech_end / SAMPLE_RATE, 3)))
             pad = int(POST_PAD_S * SAMPLE_RATE)
             if self.spec is None and self.silence_run >= pad:
                 span = (self.seg_start, self.last_speech_end + pad)
@@ -343,16 +347,16 @@ class Session:
         self.silence_run = 0
         if self.talking:
             self.talking = False
-            await self.send(p.message(p.SPEECH_END, timestamp=round(end / SAMPLE_RATE, 3)))
+            await self.send(p.SpeechEnd(timestamp=round(end / SAMPLE_RATE, 3)))
         decoded = await future
         offset = start / SAMPLE_RATE
         words = [
-            {"word": w.text, "start": round(offset + w.start, 3), "end": round(offset + w.end, 3), "probability": w.probability}
+            p.StreamWord(word=w.text, start=round(offset + w.start, 3), end=round(offset + w.end, 3), probability=w.probability)
             for w in decoded.words
         ]
         return Piece(decoded.text, round(offset, 3), round(end / SAMPLE_RATE, 3), words, decoded.language)
 
-    async def _commit(self, reason: str, at: float) -> None:
+    async def _commit(self, reason: p.FinalReason, at: float) -> None:
         if self.seg_start is not None:
             pad = int(POST_PAD_S * SAMPLE_RATE)
             # Trailing silence is not part of the utterance; speech still going on is.
@@ -361,7 +365,7 @@ class Session:
         await self._emit_final(self.pending, reason, at, always=True)
         self.pending = []
 
-    async def _emit_final(self, pieces: list[Piece], reason: str, at: float, *, always: bool = False) -> None:
+    async def _emit_final(self, pieces: list[Piece], reason: p.FinalReason, at: float, *, always: bool = False) -> None:
         text = " ".join(piece.text for piece in pieces if piece.text)
         self.utterance_start = self.total
         if not text and not always:
@@ -369,8 +373,7 @@ class Session:
         latency_ms = (time.monotonic() - at) * 1000
         self.stats.final_latency_ms.append(latency_ms)
         self.stats.finals += 1
-        msg = p.message(
-            p.FINAL,
+        msg = p.TranscriptFinal(
             utterance_id=self.utterance_id,
             text=text,
             start=pieces[0].start if pieces else round(self.total / SAMPLE_RATE, 3),
@@ -378,9 +381,8 @@ class Session:
             language=next((piece.language for piece in pieces if piece.language), self.params.language),
             reason=reason,
             latency_ms=round(latency_ms, 1),
+            words=[w for piece in pieces for w in piece.words] if self.params.word_timestamps else None,
         )
-        if self.params.word_timestamps:
-            msg["words"] = [w for piece in pieces for w in piece.words]
         self.utterance_id += 1
         if self.recorder is not None:
             self.recorder.add_final(msg)
@@ -420,8 +422,8 @@ class Session:
         self.stats.partials += 1
         start = self.pending[0].start if self.pending else round(seg_start / SAMPLE_RATE, 3)
         await self.send(
-            p.message(
-                p.PARTIAL, utterance_id=utterance_id, text=text, start=start, end=round((seg_start + audio.size) / SAMPLE_RATE, 3)
+            p.TranscriptPartial(
+                utterance_id=utterance_id, text=text, start=start, end=round((seg_start + audio.size) / SAMPLE_RATE, 3)
             )
         )
 
@@ -431,7 +433,7 @@ class Session:
             self.partial_task.cancel()
 
 
-async def run(session: Session, ws) -> None:
+async def run(session: Session, ws: ClientSocket) -> None:
     """Drive a session on an open socket and close it with the right code."""
     await session.send(session.begin_message())
     receiver = asyncio.create_task(session.receive(ws))

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from session_router.registry import Registry
 from shared import streams
 from shared.logs import configure
+from shared.realtime.registry import Registry
 from shared.settings import get_settings
 
 

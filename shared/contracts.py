@@ -1,66 +1,121 @@
-"""Stage I/O, stream messages and the canonical transcript, defined once.
+"""Typed contracts between services, defined once: job parameters, per-stage task configs,
+stage outputs and stream messages.
 
-Every external format (native JSON, ElevenLabs, OpenAI, SRT, VTT, ...) is a pure
-function of `Transcript`.
+The three API front ends (native, ElevenLabs, OpenAI) produce `JobOptions`; the
+orchestrator's DAG builder turns them into one `TaskConfig` per task; engines receive it in
+`TaskMessage.config` and write their stage's output model. The canonical transcript is in
+shared/transcript.py.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue, model_validator
 
-# --- transcript -------------------------------------------------------------------
+from shared.catalogue import ENGINES, SpeakerDetection, Stage
+from shared.formats.elevenlabs import ResponseOptions
+from shared.transcript import Segment
 
-
-class Word(BaseModel):
-    text: str
-    start: float
-    end: float
-    probability: float | None = None
-    speaker: str | None = None
-    channel: int | None = None
+# --- job parameters ----------------------------------------------------------------------
 
 
-class Segment(BaseModel):
-    id: int
-    start: float
-    end: float
-    text: str
-    words: list[Word] = Field(default_factory=list)
-    speaker: str | None = None
-    channel: int | None = None
-    # Raw decoder values, as the model produced them.
-    seek: int | None = None  # Whisper's decoding-window offset, in mel frames
-    avg_logprob: float | None = None
-    no_speech_prob: float | None = None
-    compression_ratio: float | None = None
+class TranscribeOptions(BaseModel):
+    """How to transcribe: Whisper's task, prompt and temperature (unset: the engine's defaults)."""
+
+    task: Literal["transcribe", "translate"] = "transcribe"
+    prompt: str | None = None
     temperature: float | None = None
-    tokens: list[int] = Field(default_factory=list)
 
 
-class StageInfo(BaseModel):
-    stage: str
-    engine_id: str
-    duration_ms: float | None = None
-    details: dict[str, Any] = Field(default_factory=dict)
+class SpeakerOptions(BaseModel):
+    """What the diarize stage is told about the speakers."""
+
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    threshold: float | None = None  # ElevenLabs' diarization_threshold
 
 
-class Transcript(BaseModel):
-    text: str
-    language: str
-    language_probability: float | None
-    duration: float
-    segments: list[Segment]
-    words: list[Word]
-    speakers: list[str] = Field(default_factory=list)
-    channels: int = 1
+class ElevenLabsOptions(BaseModel):
+    """What an ElevenLabs request asked for that shapes later responses and its webhook."""
+
+    request_id: str | None = None
+    webhook: bool = False
+    webhook_id: str | None = None
+    webhook_metadata: JsonValue = None
+    request_options: ResponseOptions = Field(default_factory=ResponseOptions)
+
+
+class JobParameters(BaseModel):
+    """A job's options beyond its columns (model, language, speaker_detection); stored in
+    `jobs.parameters` with only the fields a front end set (`stored()`)."""
+
+    transcribe: TranscribeOptions = Field(default_factory=TranscribeOptions)
+    diarize: SpeakerOptions = Field(default_factory=SpeakerOptions)
+    align: bool = False  # refine word timestamps by forced alignment
+    engines: dict[Stage, str] = Field(default_factory=dict)  # the job's engine per stage
+    elevenlabs: ElevenLabsOptions | None = None
+
+    def stored(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class JobOptions(BaseModel):
+    """A validated batch request, whichever API it came through."""
+
     model: str
-    stages: list[StageInfo] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
+    language: str | None = None
+    speaker_detection: SpeakerDetection = SpeakerDetection.NONE
+    parameters: JobParameters = Field(default_factory=JobParameters)
+
+    def stored(self) -> dict[str, Any]:
+        return {**self.model_dump(mode="json", exclude={"parameters"}), "parameters": self.parameters.stored()}
 
 
-# --- stage outputs ------------------------------------------------------------------
+# --- task configs: what each stage's engine is told ----------------------------------
+
+
+class PrepareConfig(BaseModel):
+    kind: Literal["prepare"] = "prepare"
+
+
+class TranscribeConfig(TranscribeOptions):
+    kind: Literal["transcribe"] = "transcribe"
+    model: str | None = None  # None: the server's default model
+    language: str | None = None
+    channel: int | None = None  # per_channel mode: the source channel to transcribe
+
+
+class AlignConfig(BaseModel):
+    kind: Literal["align"] = "align"
+
+
+class DiarizeConfig(SpeakerOptions):
+    kind: Literal["diarize"] = "diarize"
+
+
+class IntegratedConfig(BaseModel):
+    """An integrated engine's one task (whisperx-full): the configs of the stages it runs."""
+
+    kind: Literal["integrated"] = "integrated"
+    transcribe: TranscribeConfig
+    align: bool = False
+    diarize: DiarizeConfig | None = None  # None: no speaker detection
+
+
+class MergeConfig(BaseModel):
+    kind: Literal["merge"] = "merge"
+    warnings: list[str] = Field(default_factory=list)  # failed optional stages, for the transcript
+
+
+TaskConfig = Annotated[
+    PrepareConfig | TranscribeConfig | AlignConfig | DiarizeConfig | IntegratedConfig | MergeConfig,
+    Field(discriminator="kind"),
+]
+
+
+# --- stage outputs ----------------------------------------------------------------------
 
 
 class PrepareOutput(BaseModel):
@@ -122,13 +177,23 @@ class TaskMessage(BaseModel):
     task_id: str
     job_id: str
     name: str
-    stage: str
+    stage: Stage
     engine_id: str
     attempt: int
     audio_key: str  # the original upload
     inputs: dict[str, str]  # dependency task name -> its output key
     output_prefix: str  # where the engine writes its artifacts
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: TaskConfig
+
+    @model_validator(mode="before")
+    @classmethod
+    def _config_kind(cls, data: Any) -> Any:
+        # Task rows written before configs were tagged carry no `kind`: it follows from the engine.
+        if isinstance(data, dict) and isinstance(data.get("config", {}), dict) and "kind" not in data.get("config", {}):
+            info = ENGINES.get(str(data.get("engine_id")))
+            kind = "integrated" if info is not None and info.integrated else str(data.get("stage"))
+            data = {**data, "config": {**data.get("config", {}), "kind": kind}}
+        return data
 
 
 class Event(BaseModel):

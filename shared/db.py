@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.contracts import JobParameters
 from shared.settings import get_settings
 
 
@@ -90,7 +91,7 @@ class Job(Base):
     model: Mapped[str] = mapped_column(String(200))
     language: Mapped[str | None] = mapped_column(String(16))
     speaker_detection: Mapped[str] = mapped_column(String(16), default="none")
-    parameters: Mapped[dict] = mapped_column(JSONB, default=dict)
+    parameters: Mapped[dict] = mapped_column(JSONB, default=dict)  # JobParameters.stored()
     audio_key: Mapped[str] = mapped_column(Text)
     audio_filename: Mapped[str | None] = mapped_column(Text)
     audio_bytes: Mapped[int] = mapped_column(BigInteger)
@@ -109,6 +110,9 @@ class Job(Base):
     source_session_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("realtime_sessions.id", ondelete="SET NULL", use_alter=True), index=True
     )
+
+    def options(self) -> JobParameters:
+        return JobParameters.model_validate(self.parameters or {})
 
 
 class Task(Base):
@@ -147,7 +151,7 @@ class RealtimeSessionStatus(enum.StrEnum):
 class RealtimeSession(Base):
     """One realtime session, written by the gateway: created at allocation, finished when
     the session ends on any path. The audio and finals live in object storage under
-    `sessions/{id}/` (see realtime_worker.recording) unless the client opted out."""
+    `sessions/{id}/` (see shared.realtime.recording) unless the client opted out."""
 
     __tablename__ = "realtime_sessions"
     __table_args__ = (Index("ix_realtime_sessions_tenant_started", "tenant_id", "started_at", "id"),)

@@ -21,8 +21,12 @@ import uuid
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
 
 
 class UnknownModel(LookupError):
@@ -138,3 +142,17 @@ def materialize(entry: ModelEntry) -> str:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return entry.source
+
+
+def load_whisper(entry: ModelEntry, settings: Settings) -> WhisperModel:
+    """faster-whisper's model for a registry entry, on the configured device, compute type and
+    threads; split weights are joined first (`materialize`). Every process that transcribes
+    with Whisper (batch engine, realtime worker) loads through here."""
+    from faster_whisper import WhisperModel
+
+    return WhisperModel(
+        materialize(entry),
+        device=settings.whisper_device,
+        compute_type=settings.whisper_compute_type,
+        cpu_threads=settings.whisper_cpu_threads,
+    )

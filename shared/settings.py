@@ -6,8 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.catalogue import Stage, check_stage_engines
 
 
 class Settings(BaseSettings):
@@ -125,7 +127,7 @@ class Settings(BaseSettings):
     # pipeline; a job's own choice wins. Engines other than the default diarizer need
     # weights: pyannote from a local directory or a hub id (+ hf_token), the aligner
     # (wav2vec2 CTC) likewise. Unset means "not available": jobs that need them fail clearly.
-    stage_engines: dict[str, str] = Field(default_factory=dict)
+    stage_engines: dict[Stage, str] = Field(default_factory=dict)
     pyannote_model: str | None = None
     align_model: str | None = None
     hf_token: str | None = None
@@ -134,6 +136,12 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = False
+
+    @field_validator("stage_engines", mode="before")
+    @classmethod
+    def _known_stage_engines(cls, value: object) -> object:
+        # Refused at startup, with the catalogue's words, rather than failing every job later.
+        return check_stage_engines(value) if isinstance(value, dict) else value
 
     @property
     def storage_dir(self) -> Path:

@@ -9,28 +9,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from shared.settings import get_settings
-
-EVENTS_STREAM = "dalston:events"
-ORCHESTRATOR_GROUP = "orchestrators"
-ENGINE_GROUP = "engines"
-
-
-def engine_stream(engine_id: str) -> str:
-    return f"dalston:stream:{engine_id}"
-
-
-def job_done_channel(job_id: str) -> str:
-    return f"dalston:job-done:{job_id}"
-
-
-def job_cancelled_key(job_id: str) -> str:
-    return f"dalston:job-cancelled:{job_id}"
 
 
 @dataclass(frozen=True)
@@ -61,7 +45,8 @@ def _decode(stream: str, msg_id: str, fields: dict[str, str]) -> Message:
 
 
 async def publish(r: aioredis.Redis, stream: str, data: dict[str, Any]) -> str:
-    return await r.xadd(stream, {"data": json.dumps(data, default=str)})
+    # Our clients decode responses (see `connect`), so the new entry's id comes back as str.
+    return cast(str, await r.xadd(stream, {"data": json.dumps(data, default=str)}))
 
 
 async def ensure_group(r: aioredis.Redis, stream: str, group: str) -> None:
@@ -76,7 +61,11 @@ async def read_group(
     r: aioredis.Redis, stream: str, group: str, consumer: str, *, count: int = 1, block_ms: int = 2000
 ) -> list[Message]:
     try:
-        reply = await r.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
+        # RESP2 with decoded responses: [[stream, [(id, {field: value}), ...]], ...], or nothing on timeout.
+        reply = cast(
+            "list[list[Any]] | None",
+            await r.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms),
+        )
     except ResponseError as exc:
         if "NOGROUP" not in str(exc):
             raise

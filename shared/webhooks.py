@@ -18,19 +18,21 @@ import json
 import secrets
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook
 
+from shared.contracts import ElevenLabsOptions
 from shared.db import Job, JobStatus, WebhookDelivery, WebhookEndpoint
 
 # Re-exported: the gateway and orchestrator import the URL guard from here.
 from shared.urls import Target, UrlRefused, UrlUnresolvable, check_url, parse_url, resolve  # noqa: F401
 
-EVENTS = ("job.completed", "job.failed", "job.cancelled")
+WebhookEvent = Literal["job.completed", "job.failed", "job.cancelled"]
+EVENTS: tuple[WebhookEvent, ...] = ("job.completed", "job.failed", "job.cancelled")
 SECRET_PREFIX = "whsec_"
 NATIVE = "native"
 ELEVENLABS = "elevenlabs"
@@ -104,10 +106,10 @@ def elevenlabs_envelope(
     return {"type": ELEVENLABS_EVENT, "event_timestamp": timestamp, "data": data}
 
 
-def elevenlabs_options(job: Job) -> dict[str, Any]:
-    """What the ElevenLabs route stored for a `webhook=true` request ({} otherwise)."""
-    options = (job.parameters or {}).get("elevenlabs") or {}
-    return options if options.get("webhook") else {}
+def elevenlabs_options(job: Job) -> ElevenLabsOptions | None:
+    """What the ElevenLabs route stored for a `webhook=true` request (None otherwise)."""
+    options = job.options().elevenlabs
+    return options if options is not None and options.webhook else None
 
 
 # --- the outbox ---------------------------------------------------------------------
@@ -122,10 +124,10 @@ def _plan(job: Job, event: str, endpoints: list[WebhookEndpoint]) -> list[tuple[
     native event for the endpoints subscribed to it.
     """
     el = elevenlabs_options(job)
-    target = str(el["webhook_id"]) if el.get("webhook_id") else None
+    target = el.webhook_id if el is not None else None
     plan: list[tuple[WebhookEndpoint, str]] = []
     for endpoint in endpoints:
-        if el and event == "job.completed" and (str(endpoint.id) == target if target else event in endpoint.events):
+        if el is not None and event == "job.completed" and (str(endpoint.id) == target if target else event in endpoint.events):
             plan.append((endpoint, ELEVENLABS))
         elif event in endpoint.events:
             plan.append((endpoint, NATIVE))

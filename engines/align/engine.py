@@ -19,9 +19,10 @@ import structlog
 
 from engines.base import EngineError, read_input, write_output
 from shared.audio import TARGET_RATE, read_wav
-from shared.contracts import AlignOutput, PrepareOutput, Segment, TaskMessage, TranscribeOutput, Word
+from shared.contracts import AlignOutput, PrepareOutput, TaskMessage, TranscribeOutput
 from shared.settings import Settings, get_settings
 from shared.storage import ObjectStore
+from shared.transcript import Segment, Word
 
 log = structlog.get_logger()
 PAD_S = 0.1  # audio kept around each segment: its words may start a little early or end late
@@ -70,7 +71,7 @@ class Wav2Vec2AlignEngine:
         try:
             self.model()
         except EngineError as exc:
-            log.error("aligner unavailable", error=exc.message)
+            log.error("aligner_unavailable", error=exc.message)
 
     def model(self):
         if self._model is not None:

@@ -17,16 +17,20 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engines.base import EngineError, read_input, write_output
+from engines.base import EngineError, config_of, read_input, write_output
 from shared.audio import TARGET_RATE, read_wav
-from shared.contracts import DiarizeOutput, PrepareOutput, SpeakerTurn, TaskMessage
+from shared.contracts import DiarizeConfig, DiarizeOutput, PrepareOutput, SpeakerOptions, SpeakerTurn, TaskMessage
 from shared.settings import Settings, get_settings
 from shared.storage import ObjectStore
+
+if TYPE_CHECKING:
+    import torch
+    from resemblyzer import VoiceEncoder
 
 FRAME_S = 0.01  # resemblyzer's mel frame step
 WINDOW_FRAMES = 160  # resemblyzer's partial utterance: 1.6 s
@@ -38,30 +42,13 @@ JOIN_GAP_S = 1.0
 BATCH = 64
 
 
-@dataclass(frozen=True)
-class SpeakerOptions:
-    num_speakers: int | None = None
-    min_speakers: int | None = None
-    max_speakers: int | None = None
-    threshold: float | None = None
-
-    @classmethod
-    def from_config(cls, config: dict) -> SpeakerOptions:
-        return cls(
-            num_speakers=config.get("num_speakers"),
-            min_speakers=config.get("min_speakers"),
-            max_speakers=config.get("max_speakers"),
-            threshold=config.get("threshold"),
-        )
-
-
 class DefaultDiarizerEngine:
     engine_id = "diarize-default"
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
-        self._vad = None
-        self._encoder = None
+        self._vad: torch.nn.Module | None = None  # Silero VAD's TorchScript model
+        self._encoder: VoiceEncoder | None = None
 
     def load(self) -> None:
         import torch
@@ -92,7 +79,7 @@ class DefaultDiarizerEngine:
         if rate != TARGET_RATE or audio.ndim != 1:
             raise EngineError(f"{prepared.audio_key} is not 16 kHz mono (rate={rate}, shape={audio.shape})", retryable=False)
         began = time.perf_counter()
-        turns, details = self.diarize(audio.astype(np.float32), SpeakerOptions.from_config(task.config))
+        turns, details = self.diarize(audio.astype(np.float32), config_of(task, DiarizeConfig))
         elapsed = time.perf_counter() - began
         duration = len(audio) / TARGET_RATE
         output = DiarizeOutput(
@@ -206,7 +193,7 @@ def _absorb_small(
     labels = labels.copy()
     while True:
         sizes = {c: weights[labels == c].sum() for c in set(labels)}
-        small = min(sizes, key=sizes.get)
+        small = min(sizes, key=sizes.__getitem__)
         if sizes[small] >= min_seconds or len(sizes) <= keep:
             break
         centroids = {c: _unit(embeddings[labels == c].mean(axis=0)) for c in sizes if c != small}
@@ -232,7 +219,7 @@ def frames_to_turns(regions: list[tuple[int, int]], spans: list[tuple[int, int]]
         region_runs: list[list[int]] = []
         for f, label in zip(frames, frame_labels):
             if region_runs and region_runs[-1][0] == label:
-                region_runs[-1][2] = f + 1
+                region_runs[-1][2] = int(f) + 1
             else:
                 region_runs.append([int(label), int(f), int(f) + 1])
         runs += _smooth(region_runs)

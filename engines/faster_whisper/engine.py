@@ -8,12 +8,13 @@ from typing import Any
 
 from faster_whisper import WhisperModel
 
-from engines.base import EngineError, read_input, write_output
+from engines.base import EngineError, config_of, read_input, write_output
 from shared import model_registry
 from shared.audio import TARGET_RATE, read_wav
-from shared.contracts import PrepareOutput, Segment, TaskMessage, TranscribeOutput, Word
+from shared.contracts import PrepareOutput, TaskMessage, TranscribeConfig, TranscribeOutput
 from shared.settings import Settings, get_settings
 from shared.storage import ObjectStore
+from shared.transcript import Segment, Word
 
 
 class FasterWhisperEngine:
@@ -33,21 +34,16 @@ class FasterWhisperEngine:
             raise EngineError(str(exc), retryable=False) from exc
         if entry.name not in self._models:
             try:
-                self._models[entry.name] = WhisperModel(
-                    model_registry.materialize(entry),
-                    device=self.settings.whisper_device,
-                    compute_type=self.settings.whisper_compute_type,
-                    cpu_threads=self.settings.whisper_cpu_threads,
-                )
+                self._models[entry.name] = model_registry.load_whisper(entry, self.settings)
             except Exception as exc:
                 raise EngineError(f"cannot load model {entry.name!r} from {entry.source}: {exc}", retryable=False) from exc
         return self._models[entry.name]
 
     def process(self, task: TaskMessage, store: ObjectStore, workdir: Path) -> str:
-        config = task.config
-        name = config.get("model") or self.settings.default_model
+        config = config_of(task, TranscribeConfig)
+        name = config.model or self.settings.default_model
         model = self.model(name)
-        language = config.get("language")
+        language = config.language
         if language and language != "en" and not model.model.is_multilingual:
             raise EngineError(
                 f"model {name!r} is English-only and cannot transcribe language {language!r}; "
@@ -56,7 +52,7 @@ class FasterWhisperEngine:
             )
 
         prepared = read_input(store, task, "prepare", PrepareOutput)
-        channel = config.get("channel")
+        channel = config.channel
         if channel is None:
             audio_key = prepared.audio_key
         elif 0 <= channel < len(prepared.channel_keys):
@@ -69,15 +65,13 @@ class FasterWhisperEngine:
         if rate != TARGET_RATE or audio.ndim != 1:
             raise EngineError(f"{audio_key} is not 16 kHz mono (rate={rate}, shape={audio.shape})", retryable=False)
 
-        task_kind = config.get("task") or "transcribe"
-        if task_kind not in ("transcribe", "translate"):
-            raise EngineError(f"task must be 'transcribe' or 'translate', not {task_kind!r}", retryable=False)
+        task_kind = config.task
         if task_kind == "translate" and not model.model.is_multilingual:
             raise EngineError(f"model {name!r} is English-only and cannot translate; use a multilingual model", retryable=False)
 
         options: dict[str, Any] = {}
-        if config.get("temperature") is not None:
-            options["temperature"] = config["temperature"]
+        if config.temperature is not None:
+            options["temperature"] = config.temperature
         began = time.perf_counter()
         segments, info = model.transcribe(
             audio,
@@ -87,7 +81,7 @@ class FasterWhisperEngine:
             word_timestamps=True,
             vad_filter=False,
             condition_on_previous_text=False,
-            initial_prompt=config.get("prompt"),
+            initial_prompt=config.prompt,
             **options,
         )
         # `segments` is lazy: decoding happens while iterating.

@@ -2,28 +2,31 @@
 
 Inputs by task name: `prepare`; `transcribe` (or `transcribe_ch{c}`, one per channel);
 optionally `align` (refined word timestamps), `diarize` (speaker turns) or the integrated
-engine's `whisperx` (all three in one). A failed optional stage simply has no input; the
-orchestrator's warning about it arrives in `config["warnings"]` and is kept in the transcript.
+engine's task (`whisperx`: all three in one). A failed optional stage simply has no input;
+the orchestrator's warning about it arrives in `MergeConfig.warnings` and is kept in the transcript.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from engines.base import read_input, write_output
+from engines.base import config_of, read_input, write_output
 from engines.merge.speakers import assign_speakers, speaker_order
+from shared.catalogue import ENGINES, Stage
 from shared.contracts import (
     AlignOutput,
     DiarizeOutput,
     IntegratedOutput,
+    MergeConfig,
     PrepareOutput,
-    Segment,
-    StageInfo,
     TaskMessage,
     TranscribeOutput,
-    Transcript,
 )
 from shared.storage import ObjectStore
+from shared.transcript import Segment, StageInfo, Transcript
+
+# Task names of integrated engines (whisperx-full's `whisperx`): one output holds several stages.
+INTEGRATED_TASKS = frozenset(e.integrated_task for e in ENGINES.values() if e.integrated_task)
 
 
 class MergeEngine:
@@ -34,11 +37,12 @@ class MergeEngine:
 
     def process(self, task: TaskMessage, store: ObjectStore, workdir: Path) -> str:
         prepared = read_input(store, task, "prepare", PrepareOutput)
-        warnings = list(task.config.get("warnings", []))
+        warnings = list(config_of(task, MergeConfig).warnings)
         aligned = read_input(store, task, "align", AlignOutput) if "align" in task.inputs else None
         diarized = read_input(store, task, "diarize", DiarizeOutput) if "diarize" in task.inputs else None
-        if "whisperx" in task.inputs:
-            integrated = read_input(store, task, "whisperx", IntegratedOutput)
+        integrated_task = next((name for name in task.inputs if name in INTEGRATED_TASKS), None)
+        if integrated_task is not None:
+            integrated = read_input(store, task, integrated_task, IntegratedOutput)
             transcribed = [integrated.transcribe]
             aligned, diarized = integrated.align, integrated.diarize
             warnings += integrated.warnings
@@ -97,7 +101,7 @@ def assemble(
         model=transcribed[0].model,
         stages=[
             StageInfo(
-                stage="prepare",
+                stage=Stage.PREPARE,
                 engine_id="prepare",
                 details={
                     "channels": prepare.channels,
@@ -107,21 +111,21 @@ def assemble(
             ),
             *(
                 StageInfo(
-                    stage="transcribe",
+                    stage=Stage.TRANSCRIBE,
                     engine_id=t.details.get("engine_id", "unknown"),
                     details={**t.details, "channel": t.channel},
                 )
                 for t in transcribed
             ),
             *(
-                [StageInfo(stage="align", engine_id=aligned.details.get("engine_id", "unknown"), details=aligned.details)]
+                [StageInfo(stage=Stage.ALIGN, engine_id=aligned.details.get("engine_id", "unknown"), details=aligned.details)]
                 if aligned
                 else []
             ),
             *(
                 [
                     StageInfo(
-                        stage="diarize",
+                        stage=Stage.DIARIZE,
                         engine_id=diarized.details.get("engine_id", "unknown"),
                         details={**diarized.details, "num_speakers": diarized.num_speakers},
                     )

@@ -7,7 +7,8 @@ every segment has one speaker. Words are never dropped or reordered.
 
 from __future__ import annotations
 
-from shared.contracts import Segment, SpeakerTurn, Word
+from shared.contracts import SpeakerTurn
+from shared.transcript import Segment, Word
 
 
 def speaker_at(start: float, end: float, turns: list[SpeakerTurn]) -> str | None:

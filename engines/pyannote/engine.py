@@ -15,9 +15,9 @@ from pathlib import Path
 
 import structlog
 
-from engines.base import EngineError, read_input, write_output
+from engines.base import EngineError, config_of, read_input, write_output
 from shared.audio import TARGET_RATE, read_wav
-from shared.contracts import DiarizeOutput, PrepareOutput, SpeakerTurn, TaskMessage
+from shared.contracts import DiarizeConfig, DiarizeOutput, PrepareOutput, SpeakerTurn, TaskMessage
 from shared.settings import Settings, get_settings
 from shared.storage import ObjectStore
 
@@ -36,7 +36,7 @@ class PyannoteEngine:
             self.pipeline()
         except EngineError as exc:
             # Stay up and report the reason on each task instead of crash-looping.
-            log.error("pyannote pipeline unavailable", error=exc.message)
+            log.error("pyannote_pipeline_unavailable", error=exc.message)
 
     def pipeline(self):
         if self._pipeline is not None:
@@ -80,7 +80,8 @@ class PyannoteEngine:
         path = workdir / "audio.wav"
         store.get_file(prepared.audio_key, path)
         audio, rate = read_wav(path)
-        options = {k: task.config[k] for k in ("num_speakers", "min_speakers", "max_speakers") if task.config.get(k)}
+        speakers = config_of(task, DiarizeConfig)
+        options = speakers.model_dump(include={"num_speakers", "min_speakers", "max_speakers"}, exclude_none=True)
         began = time.perf_counter()
         result = pipeline({"waveform": torch.from_numpy(audio[None, :]).float(), "sample_rate": rate}, **options)
         # pyannote 4 returns DiarizeOutput-like objects; 3.x an Annotation.

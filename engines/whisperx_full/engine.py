@@ -11,9 +11,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engines.base import EngineError, write_output
-from engines.registry import create
-from shared.contracts import AlignOutput, DiarizeOutput, IntegratedOutput, TaskMessage, TranscribeOutput
+from engines.base import Engine, EngineError, config_of, create, write_output
+from shared.catalogue import DEFAULT_ENGINES, Stage
+from shared.contracts import (
+    AlignConfig,
+    AlignOutput,
+    DiarizeOutput,
+    IntegratedConfig,
+    IntegratedOutput,
+    TaskConfig,
+    TaskMessage,
+    TranscribeOutput,
+)
 from shared.settings import Settings, get_settings
 from shared.storage import ObjectStore
 
@@ -23,9 +32,11 @@ class WhisperXFullEngine:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
-        self.transcriber = create("faster-whisper")
-        self.diarizer = create(self.settings.stage_engines.get("diarize", "diarize-default"))
-        self.aligner = create("phoneme-align")
+        engines = {**DEFAULT_ENGINES, **self.settings.stage_engines}
+        # Its own transcriber: DALSTON_STAGE_ENGINES may name this engine for the transcribe stage.
+        self.transcriber = create(DEFAULT_ENGINES[Stage.TRANSCRIBE])
+        self.diarizer = create(engines[Stage.DIARIZE])
+        self.aligner = create(engines[Stage.ALIGN])
 
     def load(self) -> None:
         self.transcriber.load()
@@ -34,42 +45,45 @@ class WhisperXFullEngine:
             self.aligner.load()
 
     def process(self, task: TaskMessage, store: ObjectStore, workdir: Path) -> str:
-        config = task.config
-        transcribe_key = self._run(self.transcriber, task, "transcribe", task.inputs, config, store, workdir)
+        config = config_of(task, IntegratedConfig)
+        transcribe_key = self._run(self.transcriber, task, Stage.TRANSCRIBE, task.inputs, config.transcribe, store, workdir)
         transcribed = TranscribeOutput.model_validate_json(store.get_bytes(transcribe_key))
-
         warnings: list[str] = []
         aligned = None
-        if config.get("align"):
+        if config.align:
             inputs = {**task.inputs, "transcribe": transcribe_key}
             try:
-                key = self._run(self.aligner, task, "align", inputs, {}, store, workdir)
+                key = self._run(self.aligner, task, Stage.ALIGN, inputs, AlignConfig(), store, workdir)
                 aligned = AlignOutput.model_validate_json(store.get_bytes(key))
             except EngineError as exc:
                 warnings.append(f"align ({self.aligner.engine_id}) failed, continuing without it: {exc.message}")
-
         diarized = None
-        if config.get("diarize"):
-            key = self._run(self.diarizer, task, "diarize", task.inputs, config.get("speakers", {}), store, workdir)
+        if config.diarize is not None:
+            key = self._run(self.diarizer, task, Stage.DIARIZE, task.inputs, config.diarize, store, workdir)
             diarized = DiarizeOutput.model_validate_json(store.get_bytes(key))
-
         return write_output(
             store, task, IntegratedOutput(transcribe=transcribed, align=aligned, diarize=diarized, warnings=warnings)
         )
 
     @staticmethod
     def _run(
-        engine, task: TaskMessage, stage: str, inputs: dict[str, str], config: dict, store: ObjectStore, workdir: Path
+        engine: Engine,
+        task: TaskMessage,
+        stage: Stage,
+        inputs: dict[str, str],
+        config: TaskConfig,
+        store: ObjectStore,
+        workdir: Path,
     ) -> str:
         sub = task.model_copy(
             update={
-                "name": stage,
+                "name": stage.value,
                 "stage": stage,
                 "inputs": inputs,
                 "config": config,
                 "output_prefix": f"{task.output_prefix}{stage}/",
             }
         )
-        stage_dir = workdir / stage
+        stage_dir = workdir / stage.value
         stage_dir.mkdir()
         return engine.process(sub, store, stage_dir)

@@ -2,13 +2,12 @@
 
 Requests become ordinary Dalston jobs (`gateway.submission`); the response is rendered
 from the canonical transcript by `shared.formats.elevenlabs.to_response`. The options
-that shape it are stored in `job.parameters["elevenlabs"]`, so `GET .../transcripts/{id}`
+that shape it are stored in the job's `parameters.elevenlabs`, so `GET .../transcripts/{id}`
 and webhook deliveries render the same response later.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 import uuid
 from pathlib import Path
@@ -26,11 +25,12 @@ from gateway.elevenlabs.media import fetch_url, wrap_pcm
 from gateway.elevenlabs.request import ConvertRequest, parse_convert
 from gateway.errors import ApiError
 from gateway.forms import get_bool
-from gateway.jobs import delete_job, load_job, load_transcript
 from gateway.services import Services, ServicesDep
+from gateway.stored_jobs import delete_job, load_job, load_transcript
 from gateway.submission import probe_upload, submit_job, validate_options
 from gateway.uploads import Upload, multipart_openapi, receive_upload
 from gateway.waiting import JobVanished, wait_for_job
+from shared.contracts import ElevenLabsOptions, JobParameters, TranscribeOptions
 from shared.db import Job, JobStatus, WebhookEndpoint
 from shared.formats.elevenlabs import ResponseOptions, to_response
 from shared.webhooks import find_endpoint
@@ -47,9 +47,9 @@ Reader = Annotated[Principal, Depends(require_scope("jobs:read", token_type="bat
 
 def response_options(job: Job) -> ResponseOptions:
     """The stored request options; a native job gets the defaults (per-channel jobs the multichannel shape)."""
-    stored = (job.parameters or {}).get("elevenlabs", {}).get("request_options")
+    stored = job.options().elevenlabs
     if stored is not None:
-        return ResponseOptions.model_validate(stored)
+        return stored.request_options
     return ResponseOptions(use_multi_channel=job.speaker_detection == "per_channel")
 
 
@@ -70,6 +70,11 @@ async def job_response(services: Services, job: Job) -> dict[str, Any]:
     return to_response(transcript, response_options(job), transcription_id=transcription_id)
 
 
+def _stored_request_id(job: Job) -> str | None:
+    stored = job.options().elevenlabs
+    return stored.request_id if stored else None
+
+
 def _request_id() -> str:
     return structlog.contextvars.get_contextvars().get("request_id") or uuid.uuid4().hex
 
@@ -86,18 +91,16 @@ async def _speaker_detection(services: Services, request: ConvertRequest, audio:
     return "per_channel" if info.channels > 1 else "none"
 
 
-def _parameters(request: ConvertRequest) -> dict[str, Any]:
+def _parameters(request: ConvertRequest, parameters: JobParameters) -> JobParameters:
     transcribe = {"temperature": request.temperature, "prompt": request.prompt()}
-    parameters: dict[str, Any] = {
-        "transcribe": {k: v for k, v in transcribe.items() if v is not None},
-        "elevenlabs": {
-            "request_id": _request_id(),
-            "webhook": request.webhook,
-            "webhook_id": request.webhook_id,
-            "webhook_metadata": request.webhook_metadata,
-            "request_options": request.response_options().model_dump(mode="json"),
-        },
-    }
+    parameters.transcribe = TranscribeOptions(**{k: v for k, v in transcribe.items() if v is not None})
+    parameters.elevenlabs = ElevenLabsOptions(
+        request_id=_request_id(),
+        webhook=request.webhook,
+        webhook_id=request.webhook_id,
+        webhook_metadata=request.webhook_metadata,
+        request_options=request.response_options(),
+    )
     return parameters
 
 
@@ -149,7 +152,7 @@ async def _submit(services: Services, principal: Principal, upload: Upload, requ
         max_speakers=request.num_speakers if request.diarize else None,
         diarization_threshold=request.diarization_threshold,
     )
-    options = dataclasses.replace(options, parameters={**options.parameters, **_parameters(request)})
+    options.parameters = _parameters(request, options.parameters)
     return await submit_job(services, principal, audio, options)
 
 
@@ -195,7 +198,7 @@ async def convert(
     if convert_request.webhook:
         ack = {
             "message": WEBHOOK_ACK_MESSAGE,
-            "request_id": job.parameters["elevenlabs"]["request_id"],
+            "request_id": _stored_request_id(job),
             "transcription_id": transcription_id,
         }
         return JSONResponse(ack)

@@ -13,14 +13,15 @@ import html
 import io
 import json
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.contracts import Segment, Transcript, Word
 from shared.formats.text import build_cues, to_srt, to_txt, vtt_timestamp
+from shared.transcript import Segment, Transcript, Word
 
 FormatName = Literal["segmented_json", "docx", "pdf", "html", "txt", "srt"]
 
@@ -230,7 +231,7 @@ def to_subrip(t: Transcript, options: ExportOptions) -> str:
     )
 
 
-_RENDERERS = {
+_RENDERERS: dict[str, Callable[[Transcript, ExportOptions], str | bytes]] = {
     "segmented_json": to_segmented_json,
     "html": to_html,
     "txt": to_text,
@@ -245,6 +246,7 @@ def render(t: Transcript, options: ExportOptions) -> dict[str, Any]:
     extension, content_type, binary = _MEDIA[options.format]
     content = _RENDERERS[options.format](t, options)
     if binary:
+        assert isinstance(content, bytes), "binary formats render to bytes"
         content = base64.b64encode(content).decode("ascii")
     return {
         "requested_format": options.format,

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts import Transcript, Word
 from shared.formats.documents import ExportOptions, render
+from shared.transcript import Transcript, Word
 
 Granularity = Literal["none", "word", "character"]
 

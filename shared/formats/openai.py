@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from shared.contracts import Transcript
 from shared.formats.text import speaker_runs, to_srt, to_vtt
+from shared.transcript import Transcript
 
 Task = Literal["transcribe", "translate"]
 RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt", "diarized_json")

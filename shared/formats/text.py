@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.contracts import Segment, Transcript
+from shared.transcript import Segment, Transcript
 
 
 @dataclass

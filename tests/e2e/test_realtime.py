@@ -27,8 +27,9 @@ from harness import API_KEY, ROOT, reference, wer
 from support import FIXTURES, REDIS_URL, create_database, drop_database, free_port
 
 from dalston.fleet import Fleet, gateway_service, realtime_worker_service, session_router_service, wait_http
-from session_router.registry import WORKERS, leases_key
 from shared.audio import read_wav
+from shared.keys import REALTIME_WORKERS as WORKERS
+from shared.keys import realtime_leases as leases_key
 
 pytestmark = pytest.mark.e2e
 

@@ -31,9 +31,9 @@ from gateway.app import create_app
 from gateway.auth import SCOPES, DeclaredRoute, declared_routes
 from gateway.services import Services
 from shared.bootstrap import generate_key, hash_key, key_prefix
-from shared.contracts import Segment, Transcript, Word
 from shared.db import ApiKey, Job, RealtimeSession, Tenant, WebhookEndpoint
 from shared.settings import Settings
+from shared.transcript import Segment, Transcript, Word
 
 TRANSCRIPT = Transcript(
     text="hello world",

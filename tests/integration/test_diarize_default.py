@@ -10,10 +10,11 @@ from support import FIXTURES
 
 pytest.importorskip("silero_vad", reason="the default diarizer needs the 'diarize' extra")
 
-from engines.diarize_default.engine import DefaultDiarizerEngine, SpeakerOptions  # noqa: E402
+from engines.diarize_default.engine import DefaultDiarizerEngine  # noqa: E402
 from engines.merge.speakers import assign_speakers  # noqa: E402
 from shared.audio import decode  # noqa: E402
-from shared.contracts import Segment, SpeakerTurn, Word  # noqa: E402
+from shared.contracts import SpeakerOptions, SpeakerTurn  # noqa: E402
+from shared.transcript import Segment, Word  # noqa: E402
 
 TRUTH = [
     SpeakerTurn(speaker=t["speaker"], start=t["start"], end=t["end"])

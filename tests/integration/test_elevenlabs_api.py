@@ -22,9 +22,9 @@ from sqlalchemy import select, update
 from test_gateway_api import add_key, make_client, settings  # noqa: F401 - fixtures
 
 from gateway.services import Services
-from shared import streams
-from shared.contracts import Segment, Transcript, Word
+from shared import keys
 from shared.db import Job
+from shared.transcript import Segment, Transcript, Word
 
 ROOT = Path(__file__).resolve().parents[2]
 SHORT_WAV = ROOT / "tests" / "fixtures" / "short_en.wav"
@@ -90,7 +90,7 @@ async def complete(services: Services, job_id: str, transcript: Transcript = TRA
             .where(Job.id == uuid.UUID(job_id))
             .values(status="completed", transcript_key=key, completed_at=datetime.now(UTC))
         )
-    await services.redis.publish(streams.job_done_channel(job_id), json.dumps({"job_id": job_id, "status": "completed"}))
+    await services.redis.publish(keys.job_done_channel(job_id), json.dumps({"job_id": job_id, "status": "completed"}))
 
 
 async def new_job(services: Services, since: datetime, request: asyncio.Task) -> Job:
@@ -155,7 +155,7 @@ async def test_failed_job_is_a_clear_400(api) -> None:
     job = await new_job(services, since, task)
     async with services.sessionmaker() as db, db.begin():
         await db.execute(update(Job).where(Job.id == job.id).values(status="failed", error="engine exploded"))
-    await services.redis.publish(streams.job_done_channel(str(job.id)), "{}")
+    await services.redis.publish(keys.job_done_channel(str(job.id)), "{}")
     assert "engine exploded" in detail(await task, 400, "transcription_failed")
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from shared import streams
-from shared.contracts import Event, PrepareOutput, TaskMessage, Transcript
+from shared import keys, streams
+from shared.contracts import Event, PrepareOutput, TaskMessage
 from shared.storage import FileStore
+from shared.transcript import Transcript
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 ROOT = Path(__file__).parent.parent.parent
@@ -37,7 +38,7 @@ def store(data_dir: Path) -> FileStore:
 @pytest.fixture
 async def r(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     client = streams.connect(redis_url)
-    await streams.ensure_group(client, streams.engine_stream("prepare"), streams.ENGINE_GROUP)
+    await streams.ensure_group(client, keys.engine_stream("prepare"), keys.ENGINE_GROUP)
     yield client
     await client.aclose()
 
@@ -89,16 +90,16 @@ def make_task(store: FileStore, audio: Path | bytes) -> TaskMessage:
 
 
 async def enqueue(r: aioredis.Redis, task: TaskMessage) -> None:
-    await streams.publish(r, streams.engine_stream(task.engine_id), task.model_dump(mode="json"))
+    await streams.publish(r, keys.engine_stream(task.engine_id), task.model_dump(mode="json"))
 
 
 async def events_for(r: aioredis.Redis, task: TaskMessage, *, until: str | None, timeout: float = 20) -> list[Event]:
     """`task`'s events on the events stream: once one of type `until` arrives, or (None) all there now."""
     group, found = f"test-{uuid.uuid4().hex}", []
-    await streams.ensure_group(r, streams.EVENTS_STREAM, group)
+    await streams.ensure_group(r, keys.EVENTS_STREAM, group)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        batch = await streams.read_group(r, streams.EVENTS_STREAM, group, "test", count=100, block_ms=200)
+        batch = await streams.read_group(r, keys.EVENTS_STREAM, group, "test", count=100, block_ms=200)
         found += [Event.model_validate(m.data) for m in batch if m.data.get("task_id") == task.task_id]
         if (until is None and not batch) or any(e.type == until for e in found):
             return found
@@ -108,7 +109,7 @@ async def events_for(r: aioredis.Redis, task: TaskMessage, *, until: str | None,
 async def pending(r: aioredis.Redis) -> int:
     """Unacked messages, once the runner has had a moment to ack (it acks just after publishing)."""
     for _ in range(50):
-        count = (await r.xpending(streams.engine_stream("prepare"), streams.ENGINE_GROUP))["pending"]
+        count = (await r.xpending(keys.engine_stream("prepare"), keys.ENGINE_GROUP))["pending"]
         if count == 0:
             break
         await asyncio.sleep(0.05)
@@ -143,7 +144,7 @@ async def test_undecodable_audio_fails_without_retry(r, store, start_runner) -> 
 async def test_malformed_message_fails_without_retry(r, start_runner) -> None:
     start_runner()
     bad = {"job_id": uuid.uuid4().hex, "task_id": uuid.uuid4().hex, "engine_id": "prepare"}  # fields missing
-    await streams.publish(r, streams.engine_stream("prepare"), bad)
+    await streams.publish(r, keys.engine_stream("prepare"), bad)
 
     task = TaskMessage.model_construct(task_id=bad["task_id"], name="malformed")
     failed = (await events_for(r, task, until="task.failed"))[-1]
@@ -153,7 +154,7 @@ async def test_malformed_message_fails_without_retry(r, start_runner) -> None:
 
 async def test_cancelled_job_is_skipped(r, store, start_runner) -> None:
     cancelled, normal = make_task(store, FIXTURES / "short_en.wav"), make_task(store, FIXTURES / "short_en.wav")
-    await r.set(streams.job_cancelled_key(cancelled.job_id), "1")
+    await r.set(keys.job_cancelled(cancelled.job_id), "1")
     await enqueue(r, cancelled)
     await enqueue(r, normal)
     start_runner()
@@ -167,7 +168,7 @@ async def test_reclaims_work_of_a_dead_consumer(r, store, start_runner) -> None:
     task = make_task(store, FIXTURES / "short_en.wav")
     await enqueue(r, task)
     # A consumer takes the message and dies without acking it.
-    taken = await streams.read_group(r, streams.engine_stream("prepare"), streams.ENGINE_GROUP, "dead-consumer", block_ms=100)
+    taken = await streams.read_group(r, keys.engine_stream("prepare"), keys.ENGINE_GROUP, "dead-consumer", block_ms=100)
     assert [m.data["task_id"] for m in taken] == [task.task_id]
     start_runner()
 
@@ -179,11 +180,11 @@ async def test_reclaims_work_of_a_dead_consumer(r, store, start_runner) -> None:
 async def test_poison_message_fails_after_max_deliveries(r, store, start_runner) -> None:
     task = make_task(store, FIXTURES / "short_en.wav")
     await enqueue(r, task)
-    stream = streams.engine_stream("prepare")
+    stream = keys.engine_stream("prepare")
     # Three consumers in turn take it and die (default ceiling: 3 deliveries).
-    await streams.read_group(r, stream, streams.ENGINE_GROUP, "dead-1", block_ms=100)
+    await streams.read_group(r, stream, keys.ENGINE_GROUP, "dead-1", block_ms=100)
     for consumer in ("dead-2", "dead-3"):
-        assert await streams.claim_idle(r, stream, streams.ENGINE_GROUP, consumer, min_idle_ms=0)
+        assert await streams.claim_idle(r, stream, keys.ENGINE_GROUP, consumer, min_idle_ms=0)
     start_runner()
 
     events = await events_for(r, task, until="task.failed")
@@ -198,8 +199,9 @@ async def test_prepare_transcribe_merge_chain(r, store, start_runner) -> None:
     prepare = make_task(store, FIXTURES / "short_en.wav")
 
     async def run(name: str, engine_id: str, inputs: dict[str, str]) -> str:
-        task = prepare.model_copy(
-            update={
+        task = TaskMessage.model_validate(
+            {
+                **prepare.model_dump(exclude={"config"}),
                 "task_id": uuid.uuid4().hex,
                 "name": name,
                 "stage": name,

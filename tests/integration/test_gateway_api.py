@@ -26,11 +26,11 @@ from support import free_port, wait_for_port
 from gateway.app import create_app
 from gateway.services import Services
 from gateway.waiting import wait_for_job
-from shared import streams
+from shared import keys
 from shared.bootstrap import generate_key, hash_key
-from shared.contracts import Segment, Transcript, Word
 from shared.db import ApiKey, Job, Task, Tenant
 from shared.settings import Settings
+from shared.transcript import Segment, Transcript, Word
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -183,7 +183,7 @@ async def test_submit_creates_row_event_and_object(api) -> None:
     assert row.status == "pending" and row.audio_key == f"jobs/{job['id']}/audio/original.wav"
     assert services.store.get_bytes(row.audio_key) == SHORT_WAV.read_bytes()
 
-    events = await services.redis.xrange(streams.EVENTS_STREAM)
+    events = await services.redis.xrange(keys.EVENTS_STREAM)
     created = [json.loads(fields["data"]) for _, fields in events]
     assert any(e["type"] == "job.created" and e["job_id"] == job["id"] for e in created)
 
@@ -401,15 +401,15 @@ async def test_cancel_then_delete(api, redis_url: str) -> None:
     assert_error(await client.delete(f"{URL}/{job_id}"), 409, "job_not_terminal")
 
     pubsub = services.redis.pubsub()
-    await pubsub.subscribe(streams.job_done_channel(str(job_id)))
+    await pubsub.subscribe(keys.job_done_channel(str(job_id)))
     cancelled = await client.post(f"{URL}/{job_id}/cancel")
     assert cancelled.status_code == 200, cancelled.text
     body = cancelled.json()
     assert body["status"] == "cancelled" and body["completed_at"]
     assert [s["status"] for s in body["stages"]] == ["skipped", "skipped", "skipped"]
-    assert await services.redis.get(streams.job_cancelled_key(str(job_id))) == "1"
-    assert 0 < await services.redis.ttl(streams.job_cancelled_key(str(job_id))) <= 86400
-    events = [json.loads(f["data"]) for _, f in await services.redis.xrange(streams.EVENTS_STREAM)]
+    assert await services.redis.get(keys.job_cancelled(str(job_id))) == "1"
+    assert 0 < await services.redis.ttl(keys.job_cancelled(str(job_id))) <= 86400
+    events = [json.loads(f["data"]) for _, f in await services.redis.xrange(keys.EVENTS_STREAM)]
     assert {"type": "job.cancelled", "job_id": str(job_id)}.items() <= next(
         e for e in events if e["type"] == "job.cancelled" and e["job_id"] == str(job_id)
     ).items()
@@ -549,7 +549,7 @@ async def test_wait_for_job(running) -> None:
         await asyncio.sleep(0.3)
         async with services.sessionmaker() as db, db.begin():
             await db.execute(update(Job).where(Job.id == uuid.UUID(job_id)).values(status="completed"))
-        await services.redis.publish(streams.job_done_channel(job_id), json.dumps({"job_id": job_id, "status": "completed"}))
+        await services.redis.publish(keys.job_done_channel(job_id), json.dumps({"job_id": job_id, "status": "completed"}))
 
     finisher = asyncio.create_task(finish_later())
     job = await wait_for_job(services.redis, services.sessionmaker, job_id, timeout=5)

@@ -21,11 +21,11 @@ from sqlalchemy import select
 
 from gateway.app import create_app
 from gateway.services import Services
-from shared import model_registry, streams
+from shared import keys, model_registry
 from shared.bootstrap import generate_key, hash_key
-from shared.contracts import Segment, Transcript, Word
 from shared.db import ApiKey, Job, Tenant
 from shared.settings import Settings
+from shared.transcript import Segment, Transcript, Word
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SHORT_WAV = FIXTURES / "short_en.wav"
@@ -112,7 +112,7 @@ async def finish(
             key = f"jobs/{job_id}/transcript.json"
             services.store.put_bytes(key, transcript.model_dump_json().encode())
             job.status, job.transcript_key = "completed", key
-    await services.redis.publish(streams.job_done_channel(str(job_id)), json.dumps({"job_id": str(job_id)}))
+    await services.redis.publish(keys.job_done_channel(str(job_id)), json.dumps({"job_id": str(job_id)}))
 
 
 async def newest_job(services: Services, seen: set[uuid.UUID], timeout: float = 20.0) -> Job:

@@ -25,22 +25,20 @@ import redis.asyncio as aioredis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from orchestrator.service import DLQ_STREAM, TRANSIENT_ERRORS, Orchestrator
-from shared.contracts import Event, TaskMessage
+from orchestrator.service import TRANSIENT_ERRORS, Orchestrator
+from shared.contracts import Event, TaskMessage, TranscribeConfig
 from shared.db import Job, Task, Tenant, async_url
-from shared.settings import Settings
-from shared.streams import (
+from shared.keys import (
+    DLQ_STREAM,
     ENGINE_GROUP,
     EVENTS_STREAM,
     ORCHESTRATOR_GROUP,
-    connect,
     engine_stream,
-    ensure_group,
-    job_cancelled_key,
+    job_cancelled,
     job_done_channel,
-    publish,
-    read_group,
 )
+from shared.settings import Settings
+from shared.streams import connect, ensure_group, publish, read_group
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 10.0
@@ -214,7 +212,7 @@ async def test_job_runs_to_completion(orch: Orchestrator, r: aioredis.Redis, ses
 
         transcribe = await next_task(r, "faster-whisper", job_id)
         assert transcribe.inputs == {"prepare": prepare_out}
-        assert transcribe.config == {"model": "tiny.en", "language": "en"}
+        assert transcribe.config == TranscribeConfig(model="tiny.en", language="en")
         transcribe_out = await complete(r, transcribe)
 
         merge = await next_task(r, "merge", job_id)
@@ -240,7 +238,7 @@ async def test_per_channel_merges_after_every_channel(orch, r, sessionmaker, ten
     await emit(r, "job.created", job_id)
     await complete(r, await next_task(r, "prepare", job_id))
     ch = [await next_task(r, "faster-whisper", job_id) for _ in range(2)]
-    assert sorted(t.config["channel"] for t in ch) == [0, 1]
+    assert sorted(t.config.channel for t in ch if isinstance(t.config, TranscribeConfig)) == [0, 1]
 
     await complete(r, ch[0])
     _job, tasks = await wait_for(sessionmaker, job_id, lambda j, t: t[ch[0].name].status == "completed")
@@ -315,7 +313,7 @@ async def test_cancellation(orch, r, sessionmaker, tenant_id) -> None:
         # What the gateway does: status first, then the flag engines check, then the event.
         async with sessionmaker() as db, db.begin():
             await db.execute(update(Job).where(Job.id == uuid.UUID(job_id)).values(status="cancelled"))
-        await r.set(job_cancelled_key(job_id), "1", ex=60)
+        await r.set(job_cancelled(job_id), "1", ex=60)
         await emit(r, "job.cancelled", job_id)
         assert await waiter.done() == {"job_id": job_id, "status": "cancelled"}
 
@@ -392,27 +390,27 @@ async def test_reconciler_expands_job_whose_event_was_lost(orch, r, sessionmaker
 
 
 async def test_reconciler_fails_task_that_no_engine_serves(orch, r, sessionmaker, tenant_id) -> None:
-    # A per-stage engine that is not deployed: its task would wait forever.
-    job_id = await make_job(sessionmaker, tenant_id, parameters={"engines": {"transcribe": "ghost-engine"}})
+    # A catalogued engine that is not deployed here: its task would wait forever.
+    job_id = await make_job(sessionmaker, tenant_id, parameters={"engines": {"transcribe": "whisperx-full"}})
     await emit(r, "job.created", job_id)
     await complete(r, await next_task(r, "prepare", job_id))
-    await wait_for(sessionmaker, job_id, lambda j, t: t["transcribe"].status == "ready")
+    await wait_for(sessionmaker, job_id, lambda j, t: t["whisperx"].status == "ready")
 
     await orch.reconcile()  # queued moments ago: still within the patience window
     assert (await load(sessionmaker, job_id))[0].status == "running"
 
     async with sessionmaker() as db, db.begin():
         old = datetime.now(UTC) - timedelta(seconds=orch.settings.engine_unavailable_after_s + 1)
-        await db.execute(update(Task).where(Task.job_id == uuid.UUID(job_id), Task.name == "transcribe").values(queued_at=old))
+        await db.execute(update(Task).where(Task.job_id == uuid.UUID(job_id), Task.name == "whisperx").values(queued_at=old))
     await orch.reconcile()
     job, tasks = await load(sessionmaker, job_id)
-    assert job.status == "failed" and "no 'ghost-engine' engine has been running" in job.error
-    assert tasks["transcribe"].status == "failed" and tasks["merge"].status == "skipped"
+    assert job.status == "failed" and "no 'whisperx-full' engine has been running" in job.error
+    assert tasks["whisperx"].status == "failed" and tasks["merge"].status == "skipped"
 
 
 async def test_reconciler_interrupts_sessions_whose_gateway_died(orch, r, sessionmaker, tenant_id) -> None:
-    from session_router.registry import session_key
     from shared.db import RealtimeSession
+    from shared.keys import realtime_session as session_key
 
     long_ago = datetime.now(UTC) - timedelta(seconds=orch.settings.realtime_lease_ttl_s + 5)
     async with sessionmaker() as db, db.begin():

@@ -20,12 +20,12 @@ from gateway.app import create_app
 from gateway.auth import Principal
 from gateway.realtime_sessions import SessionRecord
 from gateway.services import Services
-from realtime_worker import protocol as p
-from realtime_worker import recording
-from realtime_worker.recording import Recorder
 from shared.audio import read_wav
 from shared.bootstrap import generate_key, hash_key
 from shared.db import ApiKey, Job, RealtimeSession, RealtimeSessionStatus, Tenant
+from shared.realtime import protocol as p
+from shared.realtime import recording
+from shared.realtime.recording import Recorder
 from shared.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -87,7 +87,9 @@ async def run_session(
         services, principal, session_id, protocol="native", model=model, params=params, worker_id="worker-1", options=options
     )
     recorder = Recorder(services.store, str(session_id), chunk_seconds=1.0) if options.retain_audio else None
-    final = p.message(p.FINAL, utterance_id=0, text="hello world this is a test", start=0.2, end=2.0, language="en")
+    final = p.TranscriptFinal(
+        utterance_id=0, text="hello world this is a test", start=0.2, end=2.0, language="en", reason="vad", latency_ms=80.0
+    )
     if recorder:
         recorder.append(np.frombuffer(audio, dtype="<i2").astype(np.float32) / 32768.0)
         recorder.add_final(final)
@@ -101,11 +103,13 @@ async def run_session(
         await record.enhance()
         await record.finish(RealtimeSessionStatus.interrupted, "worker_lost: the worker died")
         return record
-    end = p.message(p.SESSION_END, session_id=str(session_id), stats={"audio_seconds": round(len(audio) / 32_000, 3)})
-    if recorder:
-        end["recording"] = await recorder.close()
+    end = p.SessionEnd(
+        session_id=str(session_id),
+        stats=p.SessionStats(audio_seconds=round(len(audio) / 32_000, 3)),
+        recording=await recorder.close() if recorder else None,
+    )
     record.observe(end)
-    end.update(await record.enhance())
+    end = end.model_copy(update=await record.enhance())
     await record.finish(RealtimeSessionStatus.completed)
     return record
 

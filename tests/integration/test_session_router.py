@@ -8,7 +8,10 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
-from session_router.registry import WORKERS, Allocation, NoCapacity, Registry, leases_key, session_key
+from shared.keys import REALTIME_WORKERS as WORKERS
+from shared.keys import realtime_leases as leases_key
+from shared.keys import realtime_session as session_key
+from shared.realtime.registry import Allocation, NoCapacity, Registry
 
 
 @pytest.fixture

@@ -33,9 +33,9 @@ from orchestrator import transitions
 from orchestrator.service import Orchestrator
 from orchestrator.webhooks import WebhookDeliverer
 from shared.bootstrap import generate_key, hash_key
-from shared.contracts import Segment, Transcript, Word
 from shared.db import ApiKey, Job, JobStatus, Task, Tenant, WebhookDelivery, WebhookEndpoint
 from shared.settings import Settings
+from shared.transcript import Segment, Transcript, Word
 from shared.webhooks import enqueue_deliveries
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,7 +3,6 @@ every build context, command, env var and dependency must point at something rea
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from shared import catalogue
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,16 +40,6 @@ def env_of(service: dict[str, Any]) -> dict[str, str]:
 def command_of(service: dict[str, Any]) -> list[str]:
     command = service.get("command") or []
     return command.split() if isinstance(command, str) else [str(c) for c in command]
-
-
-def registered_engines() -> set[str]:
-    """Engine ids in engines/registry.py, read as text so nothing heavy gets imported."""
-    tree = ast.parse((ROOT / "engines" / "registry.py").read_text())
-    for node in ast.walk(tree):
-        target = getattr(node, "target", None) or (getattr(node, "targets", None) or [None])[0]
-        if isinstance(target, ast.Name) and target.id == "ENGINES" and isinstance(node.value, ast.Dict):
-            return {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
-    raise AssertionError("engines/registry.py defines no ENGINES dict")
 
 
 def module_exists(module: str) -> bool:
@@ -88,7 +78,9 @@ def test_commands_point_at_real_code(file: str, name: str, service: dict[str, An
         assert module_exists(module), f"{file}:{name}: module {module} does not exist"
         if "--engine" in command:
             engine = command[command.index("--engine") + 1]
-            assert engine in registered_engines(), f"{file}:{name}: engine {engine!r} is not in engines/registry.py"
+            assert engine in catalogue.ENGINES, f"{file}:{name}: engine {engine!r} is not in the stage catalogue"
+            entry_module = catalogue.engine(engine).entry.partition(":")[0]
+            assert module_exists(entry_module), f"{file}:{name}: {engine}'s module {entry_module} does not exist"
     elif command[0] == "dalston":
         from dalston.cli import build_parser
 
@@ -136,11 +128,9 @@ def test_core_services_are_present_and_wired() -> None:
         assert env["DALSTON_DATABASE_URL"].startswith("postgresql://")
         assert env["DALSTON_REDIS_URL"].startswith("redis://")
         assert env["DALSTON_S3_ENDPOINT_URL"] == "http://minio:9000"
-    # Compose runs the same engines as `dalston up`.
-    from dalston.fleet import ENGINE_IDS
-
+    # Compose runs the same engines as `dalston up`: the catalogue's autostart ones.
     engines = {command_of(s)[-1] for s in base.values() if "--engine" in command_of(s)}
-    assert engines == set(ENGINE_IDS)
+    assert engines == {e.id for e in catalogue.ENGINES.values() if e.autostart}
 
 
 def test_gpu_overlay_targets_faster_whisper_on_cuda() -> None:
@@ -150,3 +140,18 @@ def test_gpu_overlay_targets_faster_whisper_on_cuda() -> None:
     assert env_of(whisper)["DALSTON_WHISPER_DEVICE"] == "cuda"
     devices = whisper["deploy"]["resources"]["reservations"]["devices"]
     assert any(d.get("driver") == "nvidia" and "gpu" in d.get("capabilities", []) for d in devices)
+
+
+def test_engines_run_where_the_catalogue_says_they_can() -> None:
+    """GPU overrides only for engines that can use a GPU; the image installs every engine's extra."""
+    for name in services(GPU):
+        command = command_of(services(BASE)[name])
+        if "--engine" in command:
+            assert catalogue.engine(command[-1]).gpu, f"{name}: {command[-1]} cannot run on a GPU"
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    installed = set(re.findall(r'pip install "/app\[([^\]]*)\]"', dockerfile)[0].split(","))
+    for service in services(BASE).values():
+        command = command_of(service)
+        if "--engine" in command:
+            extra = catalogue.engine(command[-1]).extra
+            assert extra is None or extra in installed, f"{command[-1]} needs the {extra!r} extra, which the image lacks"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engines.merge.engine import assemble
-from shared.contracts import PrepareOutput, Segment, TranscribeOutput, Word
+from shared.contracts import PrepareOutput, TranscribeOutput
+from shared.transcript import Segment, Word
 
 
 def prepare(channels: int = 1) -> PrepareOutput:

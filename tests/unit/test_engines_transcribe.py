@@ -12,9 +12,10 @@ from engines.base import EngineError
 from engines.faster_whisper.engine import FasterWhisperEngine
 from engines.merge.engine import MergeEngine
 from engines.prepare.engine import PrepareEngine
-from shared.contracts import PrepareOutput, TaskMessage, TranscribeOutput, Transcript
+from shared.contracts import PrepareOutput, TaskMessage, TranscribeOutput
 from shared.settings import Settings
 from shared.storage import FileStore
+from shared.transcript import Transcript
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 REFERENCE = (FIXTURES / "speech_en.txt").read_text()

@@ -12,9 +12,9 @@ import pytest
 from gateway.elevenlabs.request import parse_convert
 from gateway.errors import ApiError
 from gateway.forms import FieldError
-from shared.contracts import Segment, Transcript, Word
 from shared.formats.documents import ExportOptions, blocks, render
 from shared.formats.elevenlabs import ResponseOptions, to_response, whisper_language
+from shared.transcript import Segment, Transcript, Word
 
 
 def _words(spec: list[tuple[str, float, float, float]], speaker: str | None = None, channel: int | None = None) -> list[Word]:

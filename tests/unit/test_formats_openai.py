@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.contracts import Segment, Transcript, Word
 from shared.formats import openai
+from shared.transcript import Segment, Transcript, Word
 
 
 def transcript(**update) -> Transcript:

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from shared.contracts import Segment, Transcript, Word
 from shared.formats.text import build_cues, srt_timestamp, to_json, to_srt, to_txt, to_vtt, vtt_timestamp
+from shared.transcript import Segment, Transcript, Word
 
 SENTENCE = "the quick brown fox jumps over the lazy dog while speech recognition turns spoken words into written text".split()
 

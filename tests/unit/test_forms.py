@@ -42,3 +42,15 @@ def test_numbers_with_ranges() -> None:
 def test_json_objects() -> None:
     assert get_json({"webhook_metadata": ['{"a": 1}']}, "webhook_metadata") == {"a": 1}
     assert get_json({"webhook_metadata": ["null"]}, "webhook_metadata") is None
+
+
+def test_query_parameters_one_value_per_name() -> None:
+    query = {"include_timestamps": "True", "vad_threshold": "0.3", "model_id": "null", "speakers": "2"}
+    assert get_bool(query, "include_timestamps", False) is True
+    assert get_bool(query, "enable_logging", True) is True
+    assert get_float(query, "vad_threshold", minimum=0.1, maximum=0.9, default=0.4) == 0.3
+    assert get_float(query, "vad_silence_threshold_secs", minimum=0.3, maximum=3, default=1.5) == 1.5
+    assert get_int(query, "speakers", default=1) == 2 and get_int(query, "missing", default=1) == 1
+    assert get_str(query, "model_id") is None
+    with pytest.raises(FieldError, match="between 0.1 and 0.9"):
+        get_float({"vad_threshold": "2"}, "vad_threshold", minimum=0.1, maximum=0.9)

@@ -2,7 +2,8 @@
 
 from engines.merge.engine import assemble
 from engines.merge.speakers import assign_speakers, speaker_at
-from shared.contracts import DiarizeOutput, PrepareOutput, Segment, SpeakerTurn, TranscribeOutput, Word
+from shared.contracts import DiarizeOutput, PrepareOutput, SpeakerTurn, TranscribeOutput
+from shared.transcript import Segment, Word
 
 TURNS = [SpeakerTurn(speaker="speaker_0", start=0.0, end=2.0), SpeakerTurn(speaker="speaker_1", start=3.0, end=5.0)]
 

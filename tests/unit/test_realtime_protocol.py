@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from gateway.realtime import ElevenLabsEdge, NativeEdge, Refused
-from realtime_worker import protocol as p
+from gateway.elevenlabs.realtime import ElevenLabsEdge
+from gateway.realtime.edge import Refused
+from gateway.realtime.native import NativeEdge
 from realtime_worker.asr import BackendUnavailable, ParakeetBackend
 from realtime_worker.audio import MULAW, AudioDecoder, InvalidAudio
+from shared.realtime import protocol as p
 from shared.settings import Settings
 
 SETTINGS = Settings(realtime_max_chunk_bytes=1000)
@@ -151,23 +153,27 @@ def test_elevenlabs_client_messages() -> None:
 
 def test_elevenlabs_server_messages() -> None:
     edge = el({"model_id": "scribe_v2_realtime", "include_timestamps": "true", "commit_strategy": "vad"})
-    started = edge.worker_message({"type": "session.begin", "session_id": "abc", "config": {}})[0]
+    started = edge.worker_message(p.SessionBegin(session_id="abc", config=p.SessionParams()))[0]
     assert started["message_type"] == "session_started" and started["session_id"] == "abc"
     assert started["config"]["commit_strategy"] == started["config"]["vad_commit_strategy"] == "vad"
     assert started["config"]["audio_format"] == "pcm_16000" and started["config"]["sample_rate"] == 16000
-    assert edge.worker_message({"type": "transcript.partial", "text": "hel"}) == [
+    assert edge.worker_message(p.TranscriptPartial(utterance_id=0, text="hel", start=0.0, end=0.3)) == [
         {"message_type": "partial_transcript", "text": "hel"}
     ]
-    assert edge.worker_message({"type": "vad.speech_start", "timestamp": 0.1}) == []
-    final = {
-        "type": "transcript.final",
-        "text": "hello world",
-        "language": "en",
-        "words": [
-            {"word": "hello", "start": 0.1, "end": 0.4, "probability": 0.9},
-            {"word": "world", "start": 0.5, "end": 0.9, "probability": 1.0},
+    assert edge.worker_message(p.SpeechStart(timestamp=0.1)) == []
+    final = p.TranscriptFinal(
+        utterance_id=0,
+        text="hello world",
+        start=0.1,
+        end=0.9,
+        language="en",
+        reason="vad",
+        latency_ms=50.0,
+        words=[
+            p.StreamWord(word="hello", start=0.1, end=0.4, probability=0.9),
+            p.StreamWord(word="world", start=0.5, end=0.9, probability=1.0),
         ],
-    }
+    )
     committed, stamped = edge.worker_message(final)
     assert committed == {"message_type": "committed_transcript", "text": "hello world"}
     assert stamped["message_type"] == "committed_transcript_with_timestamps" and stamped["language_code"] == "eng"
@@ -185,3 +191,54 @@ def test_native_edge_passes_frames_through() -> None:
     assert edge.client_bytes(b"ab") == ([b"ab"], []) and edge.client_text('{"type":"flush"}') == (['{"type":"flush"}'], [])
     with pytest.raises(Refused, match="sample_rate"):
         NativeEdge({"sample_rate": "abc"}, SETTINGS)
+
+
+def test_server_messages_round_trip_with_absent_fields_left_out() -> None:
+    final = p.TranscriptFinal(utterance_id=3, text="hi", start=0.5, end=0.9, language=None, reason="commit", latency_ms=12.5)
+    wire = json.loads(final.model_dump_json())
+    assert wire == {
+        "type": "transcript.final",
+        "utterance_id": 3,
+        "text": "hi",
+        "start": 0.5,
+        "end": 0.9,
+        "language": None,  # null on the wire, unlike `words`, which is absent without word_timestamps
+        "reason": "commit",
+        "latency_ms": 12.5,
+    }
+    with_id = p.SessionBegin(session_id="s", config=p.SessionParams(model="tiny.en", session_id="s"))
+    assert "session_id" not in json.loads(with_id.model_dump_json())["config"]
+    begin = with_id.model_copy(update={"config": p.SessionParams(model="tiny.en")})
+    end = p.SessionEnd(session_id="s", stats=p.SessionStats(finals=1))
+    assert set(json.loads(end.model_dump_json())) == {"type", "session_id", "stats"}
+    lost = p.error(p.WORKER_LOST, "gone", fatal=True).model_copy(update={"enhancement_job_id": "j"})
+    assert json.loads(lost.model_dump_json()) == {
+        "type": "error",
+        "code": "worker_lost",
+        "message": "gone",
+        "fatal": True,
+        "enhancement_job_id": "j",
+    }
+    for msg in (final, begin, end, lost, p.SpeechStart(timestamp=1.0), p.WarningMessage(code="lag", message="behind")):
+        assert p.parse_server_message(msg.model_dump_json()) == msg
+        assert p.parse_server_message(msg.model_dump(mode="json")) == msg
+    with pytest.raises(ValidationError):
+        p.parse_server_message('{"type": "transcript.maybe", "text": "?"}')
+
+
+def test_every_realtime_backend_has_a_loader() -> None:
+    from realtime_worker.asr import BACKENDS
+    from shared.catalogue import REALTIME_BACKENDS
+
+    assert set(BACKENDS) == set(REALTIME_BACKENDS)
+
+
+def test_elevenlabs_worker_lost_error_carries_the_enhancement() -> None:
+    lost = p.error(p.WORKER_LOST, "gone", fatal=True).model_copy(update={"enhancement_job_id": "j"})
+    assert el({"model_id": "scribe_v2_realtime"}).worker_message(lost) == [
+        {"message_type": "transcriber_error", "error": "gone", "message": "gone", "enhancement_job_id": "j"}
+    ]
+    ended = p.SessionEnd(session_id="s", stats=p.SessionStats(), enhancement_error="nothing recorded")
+    assert el({"model_id": "scribe_v2_realtime"}).worker_message(ended) == [
+        {"message_type": "session_ended", "session_id": "s", "enhancement_error": "nothing recorded"}
+    ]

@@ -14,11 +14,11 @@ import pytest
 import soxr
 from support import FIXTURES
 
-from realtime_worker import protocol as p
 from realtime_worker.asr import DecodeQueue, FasterWhisperBackend
 from realtime_worker.session import Fatal, Session
 from realtime_worker.vad import StreamingVad
 from shared.audio import read_wav
+from shared.realtime import protocol as p
 from shared.settings import Settings
 
 
@@ -54,8 +54,8 @@ def backend() -> FasterWhisperBackend:
 
 
 def session(queue: DecodeQueue | None, sent: list[dict[str, Any]], **settings: Any) -> Session:
-    async def send(msg: dict[str, Any]) -> None:
-        sent.append(msg)
+    async def send(msg: p.ServerMessage) -> None:
+        sent.append(msg.model_dump(mode="json"))  # as the client reads it
 
     params = p.SessionParams(word_timestamps=True, language="en", endpoint_ms=500)
     return Session("s1", params, queue, Settings(**settings), send)  # type: ignore[arg-type]
@@ -128,8 +128,8 @@ async def test_manual_mode_commits_by_itself_after_max_utterance(backend: Faster
     queue.start()
     sent: list[dict[str, Any]] = []
 
-    async def send(msg: dict[str, Any]) -> None:
-        sent.append(msg)
+    async def send(msg: p.ServerMessage) -> None:
+        sent.append(msg.model_dump(mode="json"))
 
     params = p.SessionParams(vad=False, language="en", max_utterance_s=5.0)
     settings = Settings(realtime_lag_warn_s=60, realtime_lag_max_s=120)

@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from realtime_worker import recording
 from realtime_worker.audio import AudioDecoder
-from realtime_worker.recording import Recorder
+from shared import keys
+from shared.realtime import protocol as p
+from shared.realtime import recording
+from shared.realtime.recording import Recorder
 from shared.storage import FileStore
 
 RATE = 16_000
@@ -57,7 +59,7 @@ async def test_recording_is_byte_exact_and_complete(tmp_path: Path) -> None:
     assert summary == {"bytes": len(sent), "duration": 2.3, "complete": True, "error": None}
     manifest = recording.read_manifest(store, "s1")
     assert manifest.complete and manifest.chunks == 5 and manifest.chunk_bytes == 16_000
-    assert [len(store.get_bytes(recording.chunk_key("s1", i))) for i in range(5)] == [16_000] * 4 + [9_600]
+    assert [len(store.get_bytes(keys.session_chunk("s1", i))) for i in range(5)] == [16_000] * 4 + [9_600]
     frames, size = read_back(store, "s1")
     assert frames == sent
     assert size == recording.WAV_HEADER_BYTES + len(sent)
@@ -82,30 +84,24 @@ async def test_finals_are_stored_as_they_come(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
     recorder = Recorder(store, "s3", chunk_seconds=1.0)
     recorder.add_final(
-        {
-            "type": "transcript.final",
-            "utterance_id": 0,
-            "text": "Hello there.",
-            "start": 0.1,
-            "end": 1.2,
-            "language": "en",
-            "reason": "vad",
-        }
+        p.TranscriptFinal(utterance_id=0, text="Hello there.", start=0.1, end=1.2, language="en", reason="vad", latency_ms=80.0)
     )
     await drain(recorder)
     assert recording.read_transcript(store, "s3")["text"] == "Hello there."
     recorder.add_final(
-        {
-            "utterance_id": 1,
-            "text": "General Kenobi.",
-            "start": 1.5,
-            "end": 2.4,
-            "language": "en",
-            "words": [{"word": "General", "start": 1.5, "end": 1.9}],
-        }
+        p.TranscriptFinal(
+            utterance_id=1,
+            text="General Kenobi.",
+            start=1.5,
+            end=2.4,
+            language="en",
+            reason="vad",
+            latency_ms=80.0,
+            words=[p.StreamWord(word="General", start=1.5, end=1.9)],
+        )
     )
     await recorder.close()
-    stored = json.loads(store.get_bytes(recording.transcript_key("s3")))
+    stored = json.loads(store.get_bytes(keys.session_transcript("s3")))
     assert stored["text"] == "Hello there. General Kenobi."
     assert [s["utterance_id"] for s in stored["segments"]] == [0, 1]
     assert "reason" not in stored["segments"][0] and stored["segments"][1]["words"][0]["word"] == "General"

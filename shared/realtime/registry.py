@@ -1,6 +1,6 @@
 """The realtime worker registry and session allocation, in Redis.
 
-Keys:
+Keys (spelled in shared.keys):
     dalston:realtime:workers               SET of worker ids
     dalston:realtime:worker:{id}           HASH url, capacity, active, models, status, ...;
                                            expires unless the worker heartbeats (TTL)
@@ -23,21 +23,17 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-WORKERS = "dalston:realtime:workers"
-WORKER_PREFIX = "dalston:realtime:worker:"
-SESSION_PREFIX = "dalston:realtime:session:"
+from shared import keys
+
+# The scripts build a worker's keys from these parts, as shared.keys spells them.
+_WORKER_PREFIX = keys.realtime_worker("")
+_LEASES_SUFFIX = keys.realtime_leases("").removeprefix(_WORKER_PREFIX)
+_SESSION_PREFIX = keys.realtime_session("")
 
 
-def worker_key(worker_id: str) -> str:
-    return WORKER_PREFIX + worker_id
-
-
-def leases_key(worker_id: str) -> str:
-    return WORKER_PREFIX + worker_id + ":leases"
-
-
-def session_key(session_id: str) -> str:
-    return SESSION_PREFIX + session_id
+def _text(value: bytes | str) -> str:
+    """A Redis reply as text (str already when the client decodes responses, as shared.streams' does)."""
+    return value.decode() if isinstance(value, bytes) else value
 
 
 _NOW = """
@@ -45,7 +41,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS: workers set. ARGV: model, session id, lease ms, worker prefix, session prefix.
+# KEYS: workers set. ARGV: model, session id, lease ms, worker prefix, leases suffix, session prefix.
 # Returns {worker id or '', url or '', workers serving the model, their capacity, their load}.
 _ALLOCATE = (
     _NOW
@@ -54,7 +50,7 @@ local best, best_score, best_url = nil, nil, nil
 local serving, capacity, used_total = 0, 0, 0
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local wkey = ARGV[4] .. id
-  local lkey = wkey .. ':leases'
+  local lkey = wkey .. ARGV[5]
   local w = redis.call('HMGET', wkey, 'url', 'capacity', 'models', 'status')
   if not w[1] then
     redis.call('SREM', KEYS[1], id)
@@ -79,8 +75,8 @@ end
 if best == nil then
   return {'', '', serving, capacity, used_total}
 end
-redis.call('ZADD', ARGV[4] .. best .. ':leases', now + tonumber(ARGV[3]), ARGV[2])
-local skey = ARGV[5] .. ARGV[2]
+redis.call('ZADD', ARGV[4] .. best .. ARGV[5], now + tonumber(ARGV[3]), ARGV[2])
+local skey = ARGV[6] .. ARGV[2]
 redis.call('HSET', skey, 'worker_id', best, 'model', ARGV[1], 'created_at', now)
 redis.call('PEXPIRE', skey, ARGV[3])
 return {best, best_url, serving, capacity, used_total + 1}
@@ -101,7 +97,7 @@ return 0
 """
 )
 
-# KEYS: workers set. ARGV: worker prefix. Returns {stale workers removed, leases expired}.
+# KEYS: workers set. ARGV: worker prefix, leases suffix. Returns {stale workers removed, leases expired}.
 _REPAIR = (
     _NOW
     + """
@@ -110,9 +106,9 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local wkey = ARGV[1] .. id
   if redis.call('EXISTS', wkey) == 0 then
     redis.call('SREM', KEYS[1], id)
-    stale = stale + redis.call('DEL', wkey .. ':leases')
+    stale = stale + redis.call('DEL', wkey .. ARGV[2])
   else
-    expired = expired + redis.call('ZREMRANGEBYSCORE', wkey .. ':leases', '-inf', now)
+    expired = expired + redis.call('ZREMRANGEBYSCORE', wkey .. ARGV[2], '-inf', now)
   end
 end
 return {stale, expired}
@@ -179,7 +175,7 @@ class Registry:
     async def heartbeat(
         self, worker_id: str, *, url: str, capacity: int, active: int, models: list[str], status: str, ttl_ms: int
     ) -> None:
-        key = worker_key(worker_id)
+        key = keys.realtime_worker(worker_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
                 key,
@@ -193,20 +189,21 @@ class Registry:
                 },
             )
             pipe.pexpire(key, ttl_ms)
-            pipe.sadd(WORKERS, worker_id)
+            pipe.sadd(keys.REALTIME_WORKERS, worker_id)
             await pipe.execute()
 
     async def deregister(self, worker_id: str) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(worker_key(worker_id), leases_key(worker_id))
-            pipe.srem(WORKERS, worker_id)
+            pipe.delete(keys.realtime_worker(worker_id), keys.realtime_leases(worker_id))
+            pipe.srem(keys.REALTIME_WORKERS, worker_id)
             await pipe.execute()
 
     # -- sessions ------------------------------------------------------------------------
 
     async def allocate(self, model: str, session_id: str) -> Allocation | NoCapacity:
         worker_id, url, serving, capacity, active = await self._allocate(
-            keys=[WORKERS], args=[model, session_id, self.lease_ms, WORKER_PREFIX, SESSION_PREFIX]
+            keys=[keys.REALTIME_WORKERS],
+            args=[model, session_id, self.lease_ms, _WORKER_PREFIX, _LEASES_SUFFIX, _SESSION_PREFIX],
         )
         if not worker_id:
             return NoCapacity(model, int(serving), int(capacity), int(active))
@@ -216,20 +213,20 @@ class Registry:
         """Extend the lease; False when it is gone (released, or repaired after expiry)."""
         return bool(
             await self._renew(
-                keys=[leases_key(allocation.worker_id), session_key(allocation.session_id)],
+                keys=[keys.realtime_leases(allocation.worker_id), keys.realtime_session(allocation.session_id)],
                 args=[allocation.session_id, self.lease_ms],
             )
         )
 
     async def release(self, allocation: Allocation) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zrem(leases_key(allocation.worker_id), allocation.session_id)
-            pipe.delete(session_key(allocation.session_id))
+            pipe.zrem(keys.realtime_leases(allocation.worker_id), allocation.session_id)
+            pipe.delete(keys.realtime_session(allocation.session_id))
             await pipe.execute()
 
     async def repair(self) -> tuple[int, int]:
         """Drop workers whose heartbeat expired and leases nobody renewed."""
-        stale, expired = await self._repair(keys=[WORKERS], args=[WORKER_PREFIX])
+        stale, expired = await self._repair(keys=[keys.REALTIME_WORKERS], args=[_WORKER_PREFIX, _LEASES_SUFFIX])
         return int(stale), int(expired)
 
     # -- status --------------------------------------------------------------------------
@@ -238,11 +235,11 @@ class Registry:
         now_s, now_us = await self.redis.time()
         now_ms = int(now_s) * 1000 + int(now_us) // 1000
         out: list[WorkerInfo] = []
-        for worker_id in sorted(await self.redis.smembers(WORKERS)):
-            fields = await self.redis.hgetall(worker_key(worker_id))
+        for worker_id in sorted(map(_text, await self.redis.smembers(keys.REALTIME_WORKERS))):
+            fields = {_text(k): _text(v) for k, v in (await self.redis.hgetall(keys.realtime_worker(worker_id))).items()}
             if not fields:
                 continue
-            active = await self.redis.zcount(leases_key(worker_id), now_ms, "+inf")
+            active = await self.redis.zcount(keys.realtime_leases(worker_id), now_ms, "+inf")
             beat = fields.get("heartbeat_at")
             out.append(
                 WorkerInfo(

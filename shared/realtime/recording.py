@@ -1,7 +1,8 @@
-"""Session recordings in object storage: written by the worker as audio arrives, read back
-by the gateway (REST download, hybrid-mode enhancement).
+"""Session recordings in object storage: written by the worker as audio arrives (`Recorder`),
+read back by the gateway (REST download, hybrid-mode enhancement).
 
-S3 has no append, so a recording is a run of fixed-size chunk objects plus a manifest:
+S3 has no append, so a recording is a run of fixed-size chunk objects plus a manifest
+(keys in shared.keys):
 
     sessions/{id}/audio/chunk-00000.pcm ...   16 kHz mono PCM16 little-endian
     sessions/{id}/audio/manifest.json         {"chunks": n, "bytes": total, ...}
@@ -21,35 +22,23 @@ import json
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import structlog
 from pydantic import BaseModel
 
+from shared import keys
 from shared.audio import TARGET_RATE
+from shared.realtime.protocol import RecordingSummary, TranscriptFinal
 from shared.storage import ObjectNotFound, ObjectStore
 
 log = structlog.get_logger("realtime-worker.recording")
 
 SAMPLE_WIDTH = 2  # PCM16
 WAV_HEADER_BYTES = 44
-
-
-def prefix(session_id: str) -> str:
-    return f"sessions/{session_id}/"
-
-
-def chunk_key(session_id: str, index: int) -> str:
-    return f"sessions/{session_id}/audio/chunk-{index:05d}.pcm"
-
-
-def manifest_key(session_id: str) -> str:
-    return f"sessions/{session_id}/audio/manifest.json"
-
-
-def transcript_key(session_id: str) -> str:
-    return f"sessions/{session_id}/transcript.json"
+# What a stored segment keeps of a final (the transcript's `segments`).
+SEGMENT_FIELDS = {"utterance_id", "text", "start", "end", "language", "words"}
 
 
 class Manifest(BaseModel):
@@ -76,6 +65,11 @@ def to_pcm16(samples: np.ndarray) -> bytes:
     return np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2").tobytes()
 
 
+# -- writing (the worker) ------------------------------------------------------------------
+
+_Write = tuple[Literal["chunk"], bytes] | tuple[Literal["transcript"], dict[str, Any]] | tuple[Literal["complete"], None]
+
+
 class Recorder:
     """Collects a session's normalised audio and finals and writes them in order, off the
     event loop, by one writer task. Storage errors are logged and end the recording, not
@@ -89,7 +83,7 @@ class Recorder:
         self.buffer = bytearray()
         self.finals: list[dict[str, Any]] = []
         self.error: str | None = None
-        self.queue: asyncio.Queue[tuple[str, Any] | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[_Write | None] = asyncio.Queue()
         self.writer = asyncio.create_task(self._write_loop())
         self.closed = False
 
@@ -102,11 +96,10 @@ class Recorder:
             self.queue.put_nowait(("chunk", bytes(self.buffer[:size])))
             del self.buffer[:size]
 
-    def add_final(self, final: dict[str, Any]) -> None:
+    def add_final(self, final: TranscriptFinal) -> None:
         if self.closed:
             return
-        keep = ("utterance_id", "text", "start", "end", "language", "words")
-        self.finals.append({k: final[k] for k in keep if k in final})
+        self.finals.append(final.model_dump(mode="json", include=SEGMENT_FIELDS))
         self.queue.put_nowait(("transcript", self._transcript()))
 
     def _transcript(self) -> dict[str, Any]:
@@ -116,7 +109,7 @@ class Recorder:
             "segments": list(self.finals),
         }
 
-    async def close(self) -> dict[str, Any]:
+    async def close(self) -> RecordingSummary:
         """Write what is buffered, mark the recording complete; returns its summary."""
         if not self.closed:
             self.closed = True
@@ -128,7 +121,7 @@ class Recorder:
         await asyncio.shield(self.writer)
         return self.summary()
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> RecordingSummary:
         return {
             "bytes": self.manifest.bytes,
             "duration": round(self.manifest.duration, 3),
@@ -140,42 +133,47 @@ class Recorder:
         while (item := await self.queue.get()) is not None:
             if self.error is not None:
                 continue
-            kind, value = item
             try:
-                await asyncio.to_thread(self._write, kind, value)
+                await asyncio.to_thread(self._write, item)
             except Exception as exc:  # storage down: keep transcribing, report it at the end
                 self.error = f"recording stopped: {type(exc).__name__}: {exc}"
                 log.warning("recording_failed", session_id=self.session_id, error=self.error)
 
-    def _write(self, kind: str, value: Any) -> None:
+    def _write(self, item: _Write) -> None:
         manifest = self.manifest
-        if kind == "chunk":
-            self.store.put_bytes(chunk_key(self.session_id, manifest.chunks), value)
+        if item[0] == "chunk":
+            chunk = item[1]
+            self.store.put_bytes(keys.session_chunk(self.session_id, manifest.chunks), chunk)
             # The manifest moves only after its chunk is stored.
-            self.manifest = manifest.model_copy(update={"chunks": manifest.chunks + 1, "bytes": manifest.bytes + len(value)})
-        elif kind == "complete":
+            self.manifest = manifest.model_copy(update={"chunks": manifest.chunks + 1, "bytes": manifest.bytes + len(chunk)})
+        elif item[0] == "complete":
             self.manifest = manifest.model_copy(update={"complete": True})
-        elif kind == "transcript":
-            self.store.put_bytes(transcript_key(self.session_id), json.dumps(value).encode())
+        else:
+            self.store.put_bytes(keys.session_transcript(self.session_id), json.dumps(item[1]).encode())
             return
-        self.store.put_bytes(manifest_key(self.session_id), self.manifest.model_dump_json().encode())
+        self.store.put_bytes(keys.session_manifest(self.session_id), self.manifest.model_dump_json().encode())
 
 
-# -- reading ----------------------------------------------------------------------------
+# -- reading (the gateway) -----------------------------------------------------------------
 
 
 def read_manifest(store: ObjectStore, session_id: str) -> Manifest | None:
     try:
-        return Manifest.model_validate_json(store.get_bytes(manifest_key(session_id)))
+        return Manifest.model_validate_json(store.get_bytes(keys.session_manifest(session_id)))
     except ObjectNotFound:
         return None
 
 
 def read_transcript(store: ObjectStore, session_id: str) -> dict[str, Any] | None:
     try:
-        return json.loads(store.get_bytes(transcript_key(session_id)))
+        transcript: dict[str, Any] = json.loads(store.get_bytes(keys.session_transcript(session_id)))
     except ObjectNotFound:
         return None
+    return transcript
+
+
+def read_chunk(store: ObjectStore, session_id: str, index: int) -> bytes:
+    return store.get_bytes(keys.session_chunk(session_id, index))
 
 
 def wav_header(data_bytes: int, sample_rate: int = TARGET_RATE, channels: int = 1) -> bytes:
@@ -192,7 +190,7 @@ def iter_wav(store: ObjectStore, session_id: str, manifest: Manifest) -> Iterato
     """The recording as a WAV file, one chunk object at a time."""
     yield wav_header(manifest.bytes, manifest.sample_rate, manifest.channels)
     for index in range(manifest.chunks):
-        yield store.get_bytes(chunk_key(session_id, index))
+        yield read_chunk(store, session_id, index)
 
 
 def write_wav(store: ObjectStore, session_id: str, manifest: Manifest, path: Path) -> int:
@@ -203,3 +201,8 @@ def write_wav(store: ObjectStore, session_id: str, manifest: Manifest, path: Pat
             out.write(part)
             size += len(part)
     return size
+
+
+def delete(store: ObjectStore, session_id: str) -> int:
+    """Delete the recording and transcript; returns how many objects went."""
+    return store.delete_prefix(keys.session_prefix(session_id))

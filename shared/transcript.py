@@ -1,0 +1,58 @@
+"""The canonical transcript: what every pipeline produces and every output format reads.
+
+Every external format (native JSON, ElevenLabs, OpenAI, SRT, VTT, DOCX, PDF, ...) is a pure
+function of `Transcript` (see shared/formats/).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Word(BaseModel):
+    text: str
+    start: float
+    end: float
+    probability: float | None = None
+    speaker: str | None = None
+    channel: int | None = None
+
+
+class Segment(BaseModel):
+    id: int
+    start: float
+    end: float
+    text: str
+    words: list[Word] = Field(default_factory=list)
+    speaker: str | None = None
+    channel: int | None = None
+    # Raw decoder values, as the model produced them.
+    seek: int | None = None  # Whisper's decoding-window offset, in mel frames
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    compression_ratio: float | None = None
+    temperature: float | None = None
+    tokens: list[int] = Field(default_factory=list)
+
+
+class StageInfo(BaseModel):
+    stage: str
+    engine_id: str
+    duration_ms: float | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Transcript(BaseModel):
+    text: str
+    language: str
+    language_probability: float | None
+    duration: float
+    segments: list[Segment]
+    words: list[Word]
+    speakers: list[str] = Field(default_factory=list)
+    channels: int = 1
+    model: str
+    stages: list[StageInfo] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
