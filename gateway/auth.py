@@ -48,6 +48,7 @@ except ImportError:  # pragma: no cover - older FastAPI
 from gateway import audit, ratelimit
 from gateway.errors import ApiError
 from gateway.services import Services, ServicesDep
+from shared import keys
 from shared.bootstrap import hash_key
 from shared.db import ApiKey
 
@@ -167,7 +168,7 @@ def token_scopes(principal: Principal, token_type: str) -> frozenset[str]:
 
 
 def _token_key(token: str) -> str:
-    return "dalston:token:" + hashlib.sha256(token.encode()).hexdigest()
+    return keys.single_use_token(hashlib.sha256(token.encode()).hexdigest())
 
 
 async def issue_token(services: Services, principal: Principal, token_type: str, ttl_seconds: int = TOKEN_TTL_SECONDS) -> str:

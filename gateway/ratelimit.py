@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from gateway.errors import ApiError
+from shared import keys
 from shared.db import Job, JobStatus
 from shared.settings import Settings
 
@@ -50,8 +51,6 @@ TOO_MANY_SESSIONS = "too_many_concurrent_sessions"
 CONCURRENCY_RETRY_AFTER_S = 5
 ACTIVE_JOB_STATUSES = (JobStatus.pending.value, JobStatus.running.value)
 
-_REQUEST_PREFIX = "dalston:ratelimit:req:"
-_SESSION_PREFIX = "dalston:ratelimit:sessions:"
 
 _NOW = """
 local t = redis.call('TIME')
@@ -144,7 +143,7 @@ class RateLimited(ApiError):
 async def hit(redis, tenant_id: uuid.UUID, limits: Limits) -> Quota:
     """Count one request against the tenant's window; raises RateLimited past the limit."""
     window_ms = limits.window_s * 1000
-    count, remaining_ms = await redis.eval(_HIT, 1, f"{_REQUEST_PREFIX}{tenant_id}", window_ms)
+    count, remaining_ms = await redis.eval(_HIT, 1, keys.ratelimit_requests(tenant_id), window_ms)
     quota = Quota(
         limit=limits.requests, remaining=max(0, limits.requests - int(count)), reset_s=max(1, math.ceil(int(remaining_ms) / 1000))
     )
@@ -211,7 +210,7 @@ async def claim_job_slot(db: AsyncSession, settings: Settings, tenant_id: uuid.U
     limit = limits_for(settings, tenant_id).jobs
     if limit <= 0:
         return
-    await db.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"dalston:jobs:{tenant_id}"})
+    await db.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": keys.tenant_jobs_lock(tenant_id)})
     if await _active_jobs(db, tenant_id) >= limit:
         raise _too_many_jobs(limit)
 
@@ -227,7 +226,7 @@ class SessionSlot:
 
     @property
     def key(self) -> str:
-        return f"{_SESSION_PREFIX}{self.tenant_id}"
+        return keys.ratelimit_sessions(self.tenant_id)
 
 
 async def acquire_session(services, tenant_id: uuid.UUID, session_id: str) -> SessionSlot | None:

@@ -94,7 +94,7 @@ def _speaker_options(
 ) -> SpeakerOptions | None:
     given = {"num_speakers": num, "min_speakers": lowest, "max_speakers": highest, "diarization_threshold": threshold}
     given = {k: v for k, v in given.items() if v is not None}
-    if given and mode != "diarize":
+    if given and mode != SpeakerDetection.DIARIZE:
         raise ApiError(400, "invalid_parameter", f"{', '.join(given)} need speaker_detection=diarize (or diarize=true)")
     for name in ("num_speakers", "min_speakers", "max_speakers"):
         value = given.get(name)

@@ -72,6 +72,7 @@ def job_cancelled(job_id: object) -> str:
 
 REALTIME_WORKERS = "dalston:realtime:workers"
 REALTIME_WORKER_PREFIX = "dalston:realtime:worker:"
+REALTIME_LEASES_SUFFIX = ":leases"
 REALTIME_SESSION_PREFIX = "dalston:realtime:session:"
 
 
@@ -80,7 +81,7 @@ def realtime_worker(worker_id: str) -> str:
 
 
 def realtime_leases(worker_id: str) -> str:
-    return REALTIME_WORKER_PREFIX + worker_id + ":leases"
+    return REALTIME_WORKER_PREFIX + worker_id + REALTIME_LEASES_SUFFIX
 
 
 def realtime_session(session_id: object) -> str:
@@ -89,9 +90,17 @@ def realtime_session(session_id: object) -> str:
 
 # --- Redis: auth and limits ---------------------------------------------------------------
 
-TOKEN_PREFIX = "dalston:token:"
-RATELIMIT_REQUEST_PREFIX = "dalston:ratelimit:req:"
-RATELIMIT_SESSION_PREFIX = "dalston:ratelimit:sessions:"
+
+def single_use_token(token_hash: str) -> str:
+    return f"dalston:token:{token_hash}"
+
+
+def ratelimit_requests(tenant_id: object) -> str:
+    return f"dalston:ratelimit:req:{tenant_id}"
+
+
+def ratelimit_sessions(tenant_id: object) -> str:
+    return f"dalston:ratelimit:sessions:{tenant_id}"
 
 
 def tenant_jobs_lock(tenant_id: object) -> str:

@@ -25,11 +25,6 @@ import redis.asyncio as aioredis
 
 from shared import keys
 
-# The scripts build a worker's keys from these parts, as shared.keys spells them.
-_WORKER_PREFIX = keys.realtime_worker("")
-_LEASES_SUFFIX = keys.realtime_leases("").removeprefix(_WORKER_PREFIX)
-_SESSION_PREFIX = keys.realtime_session("")
-
 
 def _text(value: bytes | str) -> str:
     """A Redis reply as text (str already when the client decodes responses, as shared.streams' does)."""
@@ -203,7 +198,14 @@ class Registry:
     async def allocate(self, model: str, session_id: str) -> Allocation | NoCapacity:
         worker_id, url, serving, capacity, active = await self._allocate(
             keys=[keys.REALTIME_WORKERS],
-            args=[model, session_id, self.lease_ms, _WORKER_PREFIX, _LEASES_SUFFIX, _SESSION_PREFIX],
+            args=[
+                model,
+                session_id,
+                self.lease_ms,
+                keys.REALTIME_WORKER_PREFIX,
+                keys.REALTIME_LEASES_SUFFIX,
+                keys.REALTIME_SESSION_PREFIX,
+            ],
         )
         if not worker_id:
             return NoCapacity(model, int(serving), int(capacity), int(active))
@@ -226,7 +228,9 @@ class Registry:
 
     async def repair(self) -> tuple[int, int]:
         """Drop workers whose heartbeat expired and leases nobody renewed."""
-        stale, expired = await self._repair(keys=[keys.REALTIME_WORKERS], args=[_WORKER_PREFIX, _LEASES_SUFFIX])
+        stale, expired = await self._repair(
+            keys=[keys.REALTIME_WORKERS], args=[keys.REALTIME_WORKER_PREFIX, keys.REALTIME_LEASES_SUFFIX]
+        )
         return int(stale), int(expired)
 
     # -- status --------------------------------------------------------------------------
