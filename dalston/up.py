@@ -14,6 +14,7 @@ from typing import TypedDict
 
 import httpx
 
+from dalston.console_build import CONSOLE_DIR, build_console
 from dalston.embedded import EmbeddedPostgres, EmbeddedRedis, lock_data_dir
 from dalston.fleet import NAME_WIDTH, Fleet, configured_engines, default_services, not_installed
 from shared import catalogue
@@ -115,6 +116,12 @@ def up_command(settings: Settings) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
+    # Only the checkout's own console is built; a DALSTON_CONSOLE_DIR elsewhere is the operator's build.
+    if settings.console_dir.resolve() == (CONSOLE_DIR / "dist").resolve():
+        build_console(say)
+        if stop.is_set():
+            return 0
+
     with infrastructure(settings) as env:
         key_hint = migrate_and_seed(settings, env)
         if stop.is_set():
@@ -152,6 +159,7 @@ def _wait_until_stopped(settings: Settings, fleet: Fleet, key_hint: str, stop: t
             url = f"http://{probe_host}:{settings.port}"
             say(f"Dalston is up: {url}")
             say(f"API docs: {url}/docs")
+            say(f"console: {url}/console")
             say(key_hint)
             say("Ctrl-C stops everything")
         elif time.monotonic() - started > HEALTH_TIMEOUT_S:

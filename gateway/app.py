@@ -10,8 +10,11 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from gateway import elevenlabs, errors, exports, jobs, keys, openai, realtime_sessions, webhooks
+from gateway import elevenlabs, errors, exports, job_audio, jobs, keys, openai, realtime_sessions, webhooks
 from gateway.auth import check_routes, public
+from gateway.console import overview as console_overview
+from gateway.console import session as console_session
+from gateway.console import spa as console_spa
 from gateway.elevenlabs import realtime as elevenlabs_realtime
 from gateway.limits import RequestLimitsMiddleware
 from gateway.metrics import metrics_response
@@ -42,12 +45,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Dalston", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
-    # Added first, so it runs inside the request context (ids and access logs cover its refusals).
+    # Innermost: compresses only the console's files, after every other check has passed.
+    app.add_middleware(console_spa.ConsoleGZipMiddleware)
+    # Added before the context, so it runs inside it (ids and access logs cover its refusals).
     app.add_middleware(RequestLimitsMiddleware, settings=settings)
     app.add_middleware(RequestContextMiddleware)
     errors.install(app)
     app.include_router(jobs.router)
     app.include_router(exports.router)
+    app.include_router(job_audio.router)
     app.include_router(openai.router)
     app.include_router(elevenlabs.router)
     app.include_router(webhooks.router)
@@ -56,6 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(elevenlabs_realtime.router)
     app.include_router(realtime_sessions.router)
     app.include_router(keys.router)
+    app.include_router(console_session.router)
+    app.include_router(console_overview.router)
+    app.include_router(console_spa.router)
 
     @app.get("/health", tags=["ops"], dependencies=[Depends(public())])
     async def health() -> dict[str, str]:

@@ -37,6 +37,8 @@ TRANSCRIPT_EXPORTED = "transcript.exported"
 WEBHOOK_CREATED = "webhook.created"
 WEBHOOK_DELETED = "webhook.deleted"
 WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"
+CONSOLE_LOGIN = "console.login"
+CONSOLE_LOGOUT = "console.logout"
 
 # Prefixes of every secret Dalston issues: API keys, single-use tokens, webhook secrets.
 SECRET_PREFIXES = ("dk_", "sut_", "whsec_")

@@ -15,11 +15,20 @@ Single-use tokens (`POST /v1/single-use-token/{type}`, ElevenLabs; `POST /v1/tok
 native) stand in for a key where a client cannot keep a key secret (browsers): `?token=`,
 valid for one request of one type, for at most 15 minutes, carrying only the scopes that
 type needs. They live in Redis, stored only by hash, and die with the key that issued them.
+
+Console sessions (gateway.console) let a browser use the API without holding a key: a
+request with no key or token in its headers or query string is authenticated by a valid
+`dalston_session` cookie as the key the session was made from, resolved on every request
+(its current scopes; revoked or expired, the session ends). Because browsers send cookies
+on their own, a cookie-authenticated request that changes something must also send the
+session's CSRF token in `X-CSRF-Token`, and a cookie-authenticated WebSocket must come from
+the gateway's own origin. Header keys are not affected: a browser never adds them itself.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 import uuid
@@ -27,12 +36,14 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Query, Request, WebSocket
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
@@ -46,6 +57,8 @@ except ImportError:  # pragma: no cover - older FastAPI
     iter_route_contexts = None
 
 from gateway import audit, ratelimit
+from gateway.console import session_store
+from gateway.console.session_store import COOKIE_NAME, CSRF_HEADER, SessionRecord
 from gateway.errors import ApiError
 from gateway.services import Services, ServicesDep
 from shared import keys
@@ -60,6 +73,8 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 TOKEN_SCOPES = {"realtime_scribe": frozenset({"realtime"}), "batch_scribe": frozenset({"jobs:read", "jobs:write"})}
 TOKEN_TYPES = tuple(TOKEN_SCOPES)
 TOKEN_TTL_SECONDS = 15 * 60
+# Methods a cookie-authenticated request may use only with the session's CSRF token.
+MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 _bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
 _xi_api_key = APIKeyHeader(name="xi-api-key", auto_error=False, description="API key (ElevenLabs style)")
@@ -70,7 +85,7 @@ class Principal:
     key_id: uuid.UUID
     tenant_id: uuid.UUID
     scopes: frozenset[str]
-    via: str = "key"  # key | token
+    via: str = "key"  # key | token | session
 
     def allows(self, scope: str) -> bool:
         return ADMIN_SCOPE in self.scopes or scope in self.scopes
@@ -87,6 +102,7 @@ class Access:
     public: bool = False
     token_type: str | None = None  # a single-use token of this type also works
     websocket: bool = False
+    session: bool = False  # only a console session cookie (the session's own routes)
 
 
 def _declare(dependency: Callable[..., Any], access: Access) -> Callable[..., Any]:
@@ -122,20 +138,27 @@ async def authenticate_key(services: Services, key: str, conn: HTTPConnection | 
             reason = "revoked_key"
         elif row.expires_at is not None and row.expires_at <= now:
             reason = "expired_key"
-        elif row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
-            # Conditional so concurrent requests from one key write at most once a minute.
-            await db.execute(
-                update(ApiKey)
-                .where(ApiKey.id == row.id)
-                .where(or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - LAST_USED_RESOLUTION))
-                .values(last_used_at=now)
-            )
-            await db.commit()
+        else:
+            await _touch(db, row, now)
     if reason is not None:
         await _audit_failure(services, conn, reason, tenant_id=row.tenant_id if row else None, key_id=row.id if row else None)
         return None
     assert row is not None  # an unknown key always has a reason
     return Principal(key_id=row.id, tenant_id=row.tenant_id, scopes=frozenset(row.scopes))
+
+
+async def _touch(db: AsyncSession, row: ApiKey, now: datetime) -> None:
+    """Record the key's use in `last_used_at`, at most once a minute."""
+    if row.last_used_at is not None and now - row.last_used_at < LAST_USED_RESOLUTION:
+        return
+    # Conditional so concurrent requests from one key write at most once a minute.
+    await db.execute(
+        update(ApiKey)
+        .where(ApiKey.id == row.id)
+        .where(or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - LAST_USED_RESOLUTION))
+        .values(last_used_at=now)
+    )
+    await db.commit()
 
 
 async def _audit_failure(
@@ -206,14 +229,77 @@ async def authenticate_token(services: Services, token: str, token_type: str, co
     )
 
 
+# -- console sessions -----------------------------------------------------------------
+
+
+def _session_refused(conn: HTTPConnection, message: str) -> ApiError:
+    # The dead cookie is cleared with the refusal, so the browser stops sending it.
+    headers = {"WWW-Authenticate": "Bearer", "Set-Cookie": session_store.clear_cookie_header(conn)}
+    return ApiError(401, "invalid_session", message, headers=headers)
+
+
+def _same_origin(conn: HTTPConnection) -> bool:
+    """Whether the browser page that opened `conn` was served by this host (Origin vs Host)."""
+    origin = urlsplit(conn.headers.get("origin", ""))
+    host = conn.headers.get("host", "")
+    return bool(host) and origin.scheme in ("http", "https") and origin.netloc.lower() == host.lower()
+
+
+async def authenticate_session(services: Services, conn: HTTPConnection, cookie: str) -> tuple[Principal, SessionRecord]:
+    """The principal behind a console session cookie: the key it was made from, as that key
+    is now. Mutating requests must carry the session's CSRF token; WebSockets must come from
+    the gateway's own origin (a cookie is sent by whichever page opens the connection)."""
+    record = await session_store.load(services, cookie)
+    if record is None:
+        await _audit_failure(services, conn, "invalid_session")
+        raise _session_refused(conn, "the console session is invalid or has expired; log in again")
+    now = datetime.now(UTC)
+    async with services.sessionmaker() as db:
+        row = await db.get(ApiKey, record.key_id)
+        active = row is not None and row.revoked_at is None and (row.expires_at is None or row.expires_at > now)
+        if row is not None and active:
+            await _touch(db, row, now)
+    if row is None or not active:
+        await session_store.end(services, cookie)  # a revoked or expired key ends its sessions
+        tenant_id = row.tenant_id if row else None
+        await _audit_failure(services, conn, "session_key_inactive", tenant_id=tenant_id, key_id=record.key_id)
+        raise _session_refused(conn, "the API key this console session was made from is revoked or expired; log in again")
+    principal = Principal(key_id=row.id, tenant_id=row.tenant_id, scopes=frozenset(row.scopes), via="session")
+    if conn.scope["type"] == "websocket":
+        if not _same_origin(conn):
+            await _audit_failure(services, conn, "cross_origin_session", tenant_id=row.tenant_id, key_id=row.id)
+            raise ApiError(403, "origin_refused", "a console session opens WebSockets only from pages of this server's origin")
+    elif conn.scope["method"] in MUTATING_METHODS:
+        sent = conn.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), record.csrf_token.encode()):
+            await _audit_failure(services, conn, "csrf_failed", tenant_id=row.tenant_id, key_id=row.id)
+            raise ApiError(
+                403,
+                "csrf_failed",
+                "a request authenticated by the console session cookie must send the session's csrf_token "
+                f"in the {CSRF_HEADER} header",
+            )
+    return principal, record
+
+
+def _session_cookie(conn: HTTPConnection) -> str:
+    """The console session cookie, unless the query string carries a credential of its own."""
+    if conn.query_params.get("token") or conn.query_params.get("api_key"):
+        return ""
+    return conn.cookies.get(COOKIE_NAME, "").strip()
+
+
 async def _principal(conn: HTTPConnection, services: Services, key: str, token: str, access: Access) -> Principal:
-    """Authenticate a key (preferred) or a token, then check the scopes `access` demands."""
+    """Authenticate a key (preferred), a token or a console session cookie, then check the
+    scopes `access` demands."""
     if key:
         principal = await authenticate_key(services, key, conn)
         if principal is None:
             raise _unauthorized("invalid_api_key", "the API key is invalid, revoked or expired")
     elif token and access.token_type:
         principal = await authenticate_token(services, token, access.token_type, conn)
+    elif not token and (cookie := _session_cookie(conn)):
+        principal, _ = await authenticate_session(services, conn, cookie)
     else:
         raise _unauthorized("missing_api_key", MISSING_KEY_MESSAGE)
     if not principal.allows_any(access.scopes):
@@ -274,6 +360,30 @@ def require_key() -> Callable[..., Awaitable[Principal]]:
 
 # Kept for callers that want "any key" by name.
 authenticate = require_key()
+
+
+@dataclass(frozen=True)
+class ConsoleSession:
+    principal: Principal
+    record: SessionRecord
+    cookie: str
+
+
+def require_console_session() -> Callable[..., Awaitable[ConsoleSession]]:
+    """The console session cookie itself, for the session's own routes (read it, log out):
+    an API key in a header is not a session."""
+    access = Access(session=True)
+
+    async def dependency(request: Request, services: ServicesDep) -> ConsoleSession:
+        cookie = request.cookies.get(COOKIE_NAME, "").strip()
+        if not cookie:
+            raise _unauthorized("missing_session", "no console session: log in with POST /v1/console/session")
+        principal, record = await authenticate_session(services, request, cookie)
+        request.state.principal = principal
+        await ratelimit.enforce_requests(request, services, principal.tenant_id)  # 429 past the tenant's limit
+        return ConsoleSession(principal=principal, record=record, cookie=cookie)
+
+    return _declare(dependency, access)
 
 
 @dataclass(frozen=True)

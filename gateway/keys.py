@@ -109,7 +109,7 @@ class Me(BaseModel):
     tenant: TenantOut
     key: MeKey
     scopes: list[str]
-    via: Literal["key", "token"]
+    via: Literal["key", "token", "session"]
 
 
 class TokenCreate(BaseModel):

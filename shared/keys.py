@@ -95,6 +95,11 @@ def single_use_token(token_hash: str) -> str:
     return f"dalston:token:{token_hash}"
 
 
+def console_session(cookie_hash: str) -> str:
+    """A console session, named by the sha256 of its cookie (the cookie itself is never stored)."""
+    return f"dalston:console-session:{cookie_hash}"
+
+
 def ratelimit_requests(tenant_id: object) -> str:
     return f"dalston:ratelimit:req:{tenant_id}"
 

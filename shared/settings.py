@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     # Downloading `cloud_storage_url`/`source_url` media (the size limit is max_upload_bytes).
     url_fetch_timeout_s: float = 300.0
 
+    # The operators' console: a browser session made from an API key lives this long on
+    # the server (Redis), whatever the browser does with its cookie. The built SPA is
+    # served from console_dir (default: the checkout's console/dist).
+    console_session_ttl_s: int = Field(8 * 3600, ge=1)
+    console_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parents[1] / "console" / "dist")
+
     # Models. `models` adds or overrides registry entries: {"name": "path-or-hub-id"}.
     default_model: str = "tiny.en"
     models: dict[str, str] = Field(default_factory=dict)

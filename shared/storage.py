@@ -65,6 +65,14 @@ class FileStore:
             raise ObjectNotFound(key)
         shutil.copyfile(src, path)
 
+    def local_path(self, key: str) -> Path:
+        """Where the object lies on disk, for serving it in place (files are replaced
+        atomically, so an open file stays whole)."""
+        path = self._path(key)
+        if not path.is_file():
+            raise ObjectNotFound(key)
+        return path
+
     def put_bytes(self, key: str, data: bytes) -> None:
         self._write_atomically(key, lambda out: out.write(data))
 

@@ -111,6 +111,35 @@ async def live_consumers(r: aioredis.Redis, stream: str, group: str, *, max_idle
     return sum(1 for c in consumers if int(c["idle"]) <= max_idle_ms)
 
 
+@dataclass(frozen=True)
+class GroupInfo:
+    length: int  # entries in the stream (acknowledged ones stay until trimmed or deleted)
+    pending: int  # delivered to a consumer of the group, not acknowledged yet
+    lag: int | None  # not yet delivered to the group; None when Redis cannot tell (before 7.0, or after XDEL)
+    consumers: int
+
+
+async def group_info(r: aioredis.Redis, stream: str, group: str) -> GroupInfo | None:
+    """`stream`'s length and `group`'s backlog on it; None when the stream does not exist."""
+    if not await r.exists(stream):
+        return None
+    length = int(await r.xlen(stream))
+    try:
+        groups = await r.xinfo_groups(stream)
+    except ResponseError:
+        return None  # deleted between the two calls
+    for info in groups:
+        if info["name"] == group:
+            lag = info.get("lag")
+            return GroupInfo(
+                length=length,
+                pending=int(info["pending"]),
+                lag=None if lag is None else int(lag),
+                consumers=int(info["consumers"]),
+            )
+    return GroupInfo(length=length, pending=0, lag=length, consumers=0)  # no group yet: nothing was delivered
+
+
 async def delivery_count(r: aioredis.Redis, msg: Message, group: str) -> int:
     pending = await r.xpending_range(msg.stream, group, min=msg.id, max=msg.id, count=1)
     return int(pending[0]["times_delivered"]) if pending else 0
