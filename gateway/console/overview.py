@@ -67,7 +67,10 @@ class EngineQueue(BaseModel):
     length: int = Field(description="entries in the stream (acknowledged ones stay until trimmed)")
     pending: int = Field(description="delivered to an engine, not acknowledged yet (being worked on, or held by a dead engine)")
     lag: int | None = Field(description="entries not yet delivered to any engine; null when Redis cannot tell")
-    live_consumers: int = Field(description="engines that read the stream within DALSTON_ENGINE_CLAIM_IDLE_MS")
+    live_consumers: int = Field(
+        description="engines that took work within DALSTON_ENGINE_CLAIM_IDLE_MS (Redis dates a consumer by its last "
+        "delivery, so an engine waiting on an empty stream is not counted)"
+    )
 
 
 class RealtimeWorker(BaseModel):

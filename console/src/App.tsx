@@ -1,0 +1,59 @@
+import { MantineProvider } from "@mantine/core";
+import { Notifications } from "@mantine/notifications";
+import { QueryClientProvider } from "@tanstack/react-query";
+import { lazy, Suspense, useState } from "react";
+import { createBrowserRouter, RouterProvider } from "react-router-dom";
+
+import { createQueryClient } from "./api/queries";
+import { RequireSession } from "./auth/RequireSession";
+import { Layout } from "./components/Layout";
+import { PageLoader } from "./components/States";
+import { theme } from "./theme";
+
+const Login = lazy(() => import("./pages/Login"));
+const Dashboard = lazy(() => import("./pages/Dashboard"));
+const Jobs = lazy(() => import("./pages/Jobs"));
+const JobPage = lazy(() => import("./pages/JobPage"));
+const NewJob = lazy(() => import("./pages/NewJob"));
+const NotFound = lazy(() => import("./pages/NotFound"));
+
+const router = createBrowserRouter(
+  [
+    {
+      path: "/login",
+      element: (
+        <Suspense fallback={<PageLoader />}>
+          <Login />
+        </Suspense>
+      ),
+    },
+    {
+      element: <RequireSession />,
+      children: [
+        {
+          element: <Layout />,
+          children: [
+            { index: true, element: <Dashboard /> },
+            { path: "jobs", element: <Jobs /> },
+            { path: "jobs/:id", element: <JobPage /> },
+            { path: "new", element: <NewJob /> },
+            { path: "*", element: <NotFound /> },
+          ],
+        },
+      ],
+    },
+  ],
+  { basename: "/console" },
+);
+
+export function App() {
+  const [client] = useState(createQueryClient);
+  return (
+    <MantineProvider theme={theme} defaultColorScheme="auto">
+      <Notifications position="top-right" limit={4} />
+      <QueryClientProvider client={client}>
+        <RouterProvider router={router} />
+      </QueryClientProvider>
+    </MantineProvider>
+  );
+}

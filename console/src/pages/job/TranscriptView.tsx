@@ -1,0 +1,196 @@
+import { Badge, Box, Group, Paper, Stack, Switch, Text } from "@mantine/core";
+import { Fragment, memo, useEffect, useMemo, useRef, useState } from "react";
+import type { KeyboardEvent, MouseEvent } from "react";
+
+import type { Segment, Transcript } from "../../api/types";
+import { Empty } from "../../components/States";
+import { formatClock } from "../../lib/format";
+import { WordTimeline } from "../../lib/wordAt";
+import { separators } from "../../lib/words";
+import { segmentSpeaker, speakerColors } from "./speakers";
+
+interface Props {
+  transcript: Transcript;
+  audioSrc: string;
+  toolbar?: React.ReactNode;
+}
+
+interface IndexedSegment {
+  segment: Segment;
+  /** Index of the segment's first word in the flattened list. */
+  offset: number;
+}
+
+const SegmentRow = memo(function SegmentRow({ item, color }: { item: IndexedSegment; color: string | undefined }) {
+  const { segment, offset } = item;
+  const speaker = segmentSpeaker(segment);
+  const gaps = separators(segment.text, segment.words);
+  return (
+    <Box
+      className="segment"
+      py={6}
+      px="xs"
+      style={{ display: "grid", gridTemplateColumns: "110px 1fr", gap: 12, borderLeft: color ? `3px solid var(--mantine-color-${color}-filled)` : "3px solid transparent" }}
+    >
+      <Stack gap={2} align="flex-start">
+        <Text
+          size="xs"
+          c="dimmed"
+          className="mono seek"
+          data-start={segment.start}
+          role="button"
+          tabIndex={0}
+          style={{ cursor: "pointer" }}
+          title="Play from here"
+        >
+          {formatClock(segment.start)} – {formatClock(segment.end)}
+        </Text>
+        {speaker && (
+          <Badge size="xs" variant="light" color={color ?? "gray"} radius="sm" tt="none" data-speaker={speaker}>
+            {speaker}
+          </Badge>
+        )}
+      </Stack>
+      <Text size="sm" lh={1.7}>
+        {segment.words.length === 0
+          ? segment.text.trim()
+          : segment.words.map((w, i) => (
+              <Fragment key={i}>
+                {gaps[i]}
+                <span
+                  className="word"
+                  data-index={offset + i}
+                  data-start={w.start}
+                  data-end={w.end}
+                  role="button"
+                  tabIndex={0}
+                  title={`${formatClock(w.start)}${w.probability != null ? ` · p ${w.probability.toFixed(2)}` : ""}`}
+                  style={w.probability != null && w.probability < 0.5 ? { textDecoration: "underline dotted", textUnderlineOffset: 3 } : undefined}
+                >
+                  {w.text.trim()}
+                </span>
+              </Fragment>
+            ))}
+      </Text>
+    </Box>
+  );
+});
+
+export function TranscriptView({ transcript, audioSrc, toolbar }: Props) {
+  const audioRef = useRef<HTMLAudioElement>(null);
+  const bodyRef = useRef<HTMLDivElement>(null);
+  const [follow, setFollow] = useState(true);
+  const followRef = useRef(follow);
+  followRef.current = follow;
+
+  const { items, words } = useMemo(() => {
+    let offset = 0;
+    const out: IndexedSegment[] = [];
+    const flat = [];
+    for (const segment of transcript.segments) {
+      out.push({ segment, offset });
+      offset += segment.words.length;
+      flat.push(...segment.words);
+    }
+    return { items: out, words: flat };
+  }, [transcript]);
+  const timeline = useMemo(() => new WordTimeline(words), [words]);
+  const colors = useMemo(() => speakerColors(transcript), [transcript]);
+
+  // Highlight the playing word by toggling a class on two spans: no React render per tick.
+  useEffect(() => {
+    const audio = audioRef.current;
+    const body = bodyRef.current;
+    if (!audio || !body) return;
+    let current = -1;
+    let frame = 0;
+    const update = () => {
+      const index = timeline.at(audio.currentTime);
+      if (index === current) return;
+      if (current >= 0) body.querySelector(`[data-index="${current}"]`)?.classList.remove("playing");
+      current = index;
+      if (index >= 0) {
+        const el = body.querySelector<HTMLElement>(`[data-index="${index}"]`);
+        el?.classList.add("playing");
+        if (el && followRef.current && !audio.paused) {
+          const rect = el.getBoundingClientRect();
+          if (rect.top < 140 || rect.bottom > window.innerHeight - 40) el.scrollIntoView({ block: "center", behavior: "smooth" });
+        }
+      }
+    };
+    const loop = () => {
+      update();
+      frame = audio.paused ? 0 : requestAnimationFrame(loop);
+    };
+    const onPlay = () => {
+      if (!frame) frame = requestAnimationFrame(loop);
+    };
+    audio.addEventListener("timeupdate", update);
+    audio.addEventListener("seeked", update);
+    audio.addEventListener("play", onPlay);
+    return () => {
+      audio.removeEventListener("timeupdate", update);
+      audio.removeEventListener("seeked", update);
+      audio.removeEventListener("play", onPlay);
+      if (frame) cancelAnimationFrame(frame);
+    };
+  }, [timeline]);
+
+  function seekFrom(target: EventTarget | null) {
+    const el = (target as HTMLElement | null)?.closest<HTMLElement>("[data-start]");
+    const audio = audioRef.current;
+    if (!el || !audio) return false;
+    const start = Number(el.dataset.start);
+    if (!Number.isFinite(start)) return false;
+    audio.currentTime = start;
+    return true;
+  }
+
+  function onClick(event: MouseEvent) {
+    seekFrom(event.target);
+  }
+
+  function onKeyDown(event: KeyboardEvent) {
+    if (event.key !== "Enter" && event.key !== " ") return;
+    if (seekFrom(event.target)) event.preventDefault();
+  }
+
+  return (
+    <Paper p={0}>
+      <Box
+        p="sm"
+        style={{
+          position: "sticky",
+          top: "var(--app-shell-header-height, 0px)",
+          zIndex: 2,
+          background: "var(--mantine-color-body)",
+          borderBottom: "1px solid var(--mantine-color-default-border)",
+          borderRadius: "var(--mantine-radius-sm) var(--mantine-radius-sm) 0 0",
+        }}
+      >
+        <Group justify="space-between" mb={6} wrap="wrap" gap="xs">
+          <Group gap="sm">
+            <Text fw={600} size="sm">
+              Transcript
+            </Text>
+            <Text size="xs" c="dimmed">
+              {transcript.segments.length} segments · {words.length} words · click a word to play from it · dotted: word probability below 0.5
+            </Text>
+          </Group>
+          <Group gap="md">
+            {toolbar}
+            <Switch size="xs" label="Follow playback" checked={follow} onChange={(e) => setFollow(e.currentTarget.checked)} />
+          </Group>
+        </Group>
+        <audio ref={audioRef} controls preload="metadata" src={audioSrc} style={{ width: "100%", height: 36, display: "block" }} data-testid="player" />
+      </Box>
+      <Box ref={bodyRef} p="xs" onClick={onClick} onKeyDown={onKeyDown} data-testid="transcript">
+        {items.length === 0 ? (
+          <Empty>The transcript has no segments{transcript.text ? "" : ": no speech was found"}.</Empty>
+        ) : (
+          items.map((item) => <SegmentRow key={item.segment.id + ":" + item.offset} item={item} color={colors.get(segmentSpeaker(item.segment) ?? "")} />)
+        )}
+      </Box>
+    </Paper>
+  );
+}
