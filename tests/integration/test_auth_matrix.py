@@ -205,7 +205,7 @@ def route_id(route: DeclaredRoute) -> str:
 
 
 ROUTES = declared_routes(create_app(Settings(database_url="postgresql://unused/unused")))
-# Routes that take only the console session cookie (no key) are covered by test_console.py.
+# Routes that take only the console session cookie (no key) are covered by tests/integration/test_console.py.
 HTTP_ROUTES = [
     (m, r) for r in ROUTES if not r.websocket and not (r.access and r.access.session) for m in sorted(r.methods - {"HEAD"})
 ]
