@@ -12,6 +12,10 @@ import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
 
+import { sessionsStep } from "./steps/sessions.mjs";
+
+import { keysStep } from "./steps/keys.mjs";
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..", "..");
 const BASE_URL = (process.env.BASE_URL ?? "").replace(/\/+$/, "");
@@ -290,6 +294,12 @@ async function main() {
     await page.getByRole("heading", { name: "Jobs" }).waitFor();
     await page.waitForLoadState("networkidle").catch(() => {});
     check((await page.locator(`tr[data-job-id="${jobId}"]`).count()) === 0, "deleting the job (confirmed) removes it from the jobs table");
+
+    // --- API keys (admin) ---------------------------------------------------------------
+    await keysStep(page, { BASE_URL, check, shot, log });
+
+    // --- realtime sessions --------------------------------------------------------------
+    await sessionsStep(page, { BASE_URL, ROOT, check, shot, log });
 
     await noProblems("while using the console");
 

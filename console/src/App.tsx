@@ -15,6 +15,9 @@ const Dashboard = lazy(() => import("./pages/Dashboard"));
 const Jobs = lazy(() => import("./pages/Jobs"));
 const JobPage = lazy(() => import("./pages/JobPage"));
 const NewJob = lazy(() => import("./pages/NewJob"));
+const Keys = lazy(() => import("./pages/Keys"));
+const Sessions = lazy(() => import("./pages/Sessions"));
+const SessionPage = lazy(() => import("./pages/SessionPage"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
 const router = createBrowserRouter(
@@ -37,6 +40,9 @@ const router = createBrowserRouter(
             { path: "jobs", element: <Jobs /> },
             { path: "jobs/:id", element: <JobPage /> },
             { path: "new", element: <NewJob /> },
+            { path: "keys", element: <Keys /> },
+            { path: "sessions", element: <Sessions /> },
+            { path: "sessions/:id", element: <SessionPage /> },
             { path: "*", element: <NotFound /> },
           ],
         },

@@ -2,6 +2,8 @@ import { AppShell, Badge, Burger, Button, Group, NavLink, Text, Tooltip } from "
 import { useDisclosure } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
 import { IconGauge, IconList, IconLogout, IconUpload } from "@tabler/icons-react";
+import { IconKey } from "@tabler/icons-react";
+import { IconMicrophone } from "@tabler/icons-react";
 import { useQueryClient } from "@tanstack/react-query";
 import { Suspense, useState } from "react";
 import { NavLink as RouterNavLink, Outlet, useLocation, useNavigate } from "react-router-dom";
@@ -9,6 +11,7 @@ import { NavLink as RouterNavLink, Outlet, useLocation, useNavigate } from "reac
 import { errorMessage, isUnauthorized } from "../api/client";
 import { logout } from "../api/endpoints";
 import { endSession, useSession } from "../api/queries";
+import { hasScope } from "../auth/scopes";
 import { PageLoader } from "./States";
 
 const NAV = [
@@ -100,6 +103,26 @@ export function Layout() {
             active={item.end ? location.pathname === item.to : location.pathname.startsWith(item.to)}
           />
         ))}
+        {hasScope(session, "realtime") && (
+          <NavLink
+            component={RouterNavLink}
+            to="/sessions"
+            label="Realtime sessions"
+            leftSection={<IconMicrophone size={18} stroke={1.6} />}
+            onClick={close}
+            active={location.pathname.startsWith("/sessions")}
+          />
+        )}
+        {session?.scopes.includes("admin") && (
+          <NavLink
+            component={RouterNavLink}
+            to="/keys"
+            label="API keys"
+            leftSection={<IconKey size={18} stroke={1.6} />}
+            onClick={close}
+            active={location.pathname.startsWith("/keys")}
+          />
+        )}
       </AppShell.Navbar>
 
       <AppShell.Main>
