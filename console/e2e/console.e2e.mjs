@@ -15,6 +15,8 @@ import { chromium } from "playwright-core";
 import { sessionsStep } from "./steps/sessions.mjs";
 
 import { keysStep } from "./steps/keys.mjs";
+import { auditStep } from "./steps/audit.mjs";
+import { webhooksStep } from "./steps/webhooks.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..", "..");
@@ -300,6 +302,12 @@ async function main() {
 
     // --- realtime sessions --------------------------------------------------------------
     await sessionsStep(page, { BASE_URL, ROOT, check, shot, log });
+
+    // --- webhooks ------------------------------------------------------------------------
+    await webhooksStep(page, { BASE_URL, check, shot, log });
+
+    // --- audit log (admin): the events of the steps above -------------------------------
+    await auditStep(page, { BASE_URL, check, shot, log });
 
     await noProblems("while using the console");
 

@@ -18,6 +18,8 @@ const NewJob = lazy(() => import("./pages/NewJob"));
 const Keys = lazy(() => import("./pages/Keys"));
 const Sessions = lazy(() => import("./pages/Sessions"));
 const SessionPage = lazy(() => import("./pages/SessionPage"));
+const Audit = lazy(() => import("./pages/Audit"));
+const Webhooks = lazy(() => import("./pages/Webhooks"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
 const router = createBrowserRouter(
@@ -43,6 +45,8 @@ const router = createBrowserRouter(
             { path: "keys", element: <Keys /> },
             { path: "sessions", element: <Sessions /> },
             { path: "sessions/:id", element: <SessionPage /> },
+            { path: "audit", element: <Audit /> },
+            { path: "webhooks", element: <Webhooks /> },
             { path: "*", element: <NotFound /> },
           ],
         },

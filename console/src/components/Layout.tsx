@@ -3,7 +3,9 @@ import { useDisclosure } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
 import { IconGauge, IconList, IconLogout, IconUpload } from "@tabler/icons-react";
 import { IconKey } from "@tabler/icons-react";
+import { IconShieldCheck } from "@tabler/icons-react";
 import { IconMicrophone } from "@tabler/icons-react";
+import { IconWebhook } from "@tabler/icons-react";
 import { useQueryClient } from "@tanstack/react-query";
 import { Suspense, useState } from "react";
 import { NavLink as RouterNavLink, Outlet, useLocation, useNavigate } from "react-router-dom";
@@ -121,6 +123,26 @@ export function Layout() {
             leftSection={<IconKey size={18} stroke={1.6} />}
             onClick={close}
             active={location.pathname.startsWith("/keys")}
+          />
+        )}
+        {session?.scopes.includes("admin") && (
+          <NavLink
+            component={RouterNavLink}
+            to="/audit"
+            label="Audit log"
+            leftSection={<IconShieldCheck size={18} stroke={1.6} />}
+            onClick={close}
+            active={location.pathname.startsWith("/audit")}
+          />
+        )}
+        {hasScope(session, "webhooks") && (
+          <NavLink
+            component={RouterNavLink}
+            to="/webhooks"
+            label="Webhooks"
+            leftSection={<IconWebhook size={18} stroke={1.6} />}
+            onClick={close}
+            active={location.pathname.startsWith("/webhooks")}
           />
         )}
       </AppShell.Navbar>

@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+
+import {
+  WEBHOOK_EVENTS,
+  endpointState,
+  sortEndpoints,
+  statusCodeColor,
+  truncate,
+  validateWebhookForm,
+  webhookCreateBody,
+} from "./webhooks";
+import type { WebhookForm } from "./webhooks";
+
+const form = (over: Partial<WebhookForm> = {}): WebhookForm => ({ url: "https://example.com/hook", events: ["job.completed"], description: "", ...over });
+
+describe("events", () => {
+  it("are the gateway's three", () => {
+    expect([...WEBHOOK_EVENTS]).toEqual(["job.completed", "job.failed", "job.cancelled"]);
+  });
+});
+
+describe("validateWebhookForm", () => {
+  it("accepts a plain form", () => {
+    expect(validateWebhookForm(form())).toEqual({});
+    expect(validateWebhookForm(form({ url: "http://93.184.215.14:8080/x?y=1" }))).toEqual({});
+  });
+  it("needs a URL and an event", () => {
+    const errors = validateWebhookForm(form({ url: " ", events: [] }));
+    expect(errors.url).toMatch(/URL/);
+    expect(errors.events).toMatch(/event/);
+  });
+  it("refuses what the gateway refuses by syntax", () => {
+    expect(validateWebhookForm(form({ url: "example.com/hook" })).url).toBeDefined();
+    expect(validateWebhookForm(form({ url: "ftp://example.com/hook" })).url).toMatch(/http/);
+    expect(validateWebhookForm(form({ url: "https://user:pw@example.com/hook" })).url).toMatch(/credentials/);
+    expect(validateWebhookForm(form({ url: `https://example.com/${"a".repeat(2000)}` })).url).toMatch(/2000/);
+    expect(validateWebhookForm(form({ events: ["job.started"] })).events).toBeDefined();
+    expect(validateWebhookForm(form({ description: "d".repeat(501) })).description).toMatch(/500/);
+  });
+});
+
+describe("webhookCreateBody", () => {
+  it("trims, orders events and drops an empty description", () => {
+    expect(webhookCreateBody(form({ url: " https://example.com/hook ", events: ["job.failed", "job.completed"] }))).toEqual({
+      url: "https://example.com/hook",
+      events: ["job.completed", "job.failed"],
+    });
+    expect(webhookCreateBody(form({ description: "  prod " })).description).toBe("prod");
+  });
+});
+
+describe("endpointState", () => {
+  it("tells apart on, off and turned off by deliveries", () => {
+    expect(endpointState({ active: true, disabled_reason: null })).toBe("active");
+    expect(endpointState({ active: false, disabled_reason: null })).toBe("disabled");
+    expect(endpointState({ active: false, disabled_reason: "410 Gone" })).toBe("auto-disabled");
+  });
+});
+
+describe("sortEndpoints", () => {
+  it("puts the newest first, stably", () => {
+    const list = [
+      { id: "b", created_at: "2026-01-01T00:00:00Z" },
+      { id: "c", created_at: "2026-02-01T00:00:00Z" },
+      { id: "a", created_at: "2026-01-01T00:00:00Z" },
+    ];
+    expect(sortEndpoints(list).map((e) => e.id)).toEqual(["c", "a", "b"]);
+  });
+});
+
+describe("statusCodeColor and truncate", () => {
+  it("colours status codes", () => {
+    expect(statusCodeColor(null)).toBe("gray");
+    expect(statusCodeColor(204)).toBe("teal");
+    expect(statusCodeColor(301)).toBe("yellow");
+    expect(statusCodeColor(410)).toBe("red");
+    expect(statusCodeColor(503)).toBe("red");
+  });
+  it("shortens long answers", () => {
+    expect(truncate(null)).toBe("");
+    expect(truncate("a\n b")).toBe("a b");
+    expect(truncate("x".repeat(10), 5)).toBe("xxxx…");
+  });
+});
