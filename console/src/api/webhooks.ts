@@ -147,9 +147,14 @@ export function useDeleteWebhook() {
   const client = useQueryClient();
   return useMutation({
     mutationFn: deleteWebhook,
-    // The deleted endpoint's deliveries would answer 404: drop them instead of re-reading them.
+    // The deleted endpoint's deliveries would answer 404, so nothing may re-read them: an
+    // in-flight read is cancelled, and the row that mounts the deliveries query leaves the
+    // list at once. (Removing the query while its row is mounted would make it fetch again.)
+    onMutate: (id) => client.cancelQueries({ queryKey: webhookQueryKeys.deliveries(id) }),
     onSuccess: (_answer, id) => {
-      client.removeQueries({ queryKey: webhookQueryKeys.deliveries(id) });
+      client.setQueryData<WebhookList>(webhookQueryKeys.list, (list) =>
+        list ? { ...list, webhooks: list.webhooks.filter((w) => w.id !== id) } : list,
+      );
       return client.invalidateQueries({ queryKey: webhookQueryKeys.list });
     },
   });
