@@ -69,11 +69,7 @@ function NewKeyModal({ opened, onClose, onCreated }: { opened: boolean; onClose:
     create.mutate(keyCreateBody(form), {
       onSuccess: (created) => {
         onCreated(created);
-        // Forget the answer (it holds the secret) and the form.
-        setForm(EMPTY_FORM);
-        setTouched(false);
-        create.reset();
-        onClose();
+        close(); // forgets the answer (it holds the secret) and the form
       },
     });
   }

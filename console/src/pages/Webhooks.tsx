@@ -95,11 +95,7 @@ function NewEndpointModal({ opened, onClose, onCreated }: { opened: boolean; onC
     create.mutate(webhookCreateBody(form), {
       onSuccess: (created) => {
         onCreated(created);
-        // Forget the answer (it holds the secret) and the form.
-        setForm(EMPTY_FORM);
-        setTouched(false);
-        create.reset();
-        onClose();
+        close(); // forgets the answer (it holds the secret) and the form
       },
     });
   }
