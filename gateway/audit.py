@@ -33,12 +33,16 @@ TENANT_CREATED = "tenant.created"
 AUTH_FAILED = "auth.failed"
 TOKEN_ISSUED = "token.issued"
 JOB_DELETED = "job.deleted"
+JOB_SPEAKERS_RENAMED = "job.speakers_renamed"
+JOB_RERUN = "job.rerun"
 TRANSCRIPT_EXPORTED = "transcript.exported"
 WEBHOOK_CREATED = "webhook.created"
 WEBHOOK_DELETED = "webhook.deleted"
 WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"
+WEBHOOK_REDELIVERED = "webhook.redelivered"
 CONSOLE_LOGIN = "console.login"
 CONSOLE_LOGOUT = "console.logout"
+CONSOLE_TENANT_SWITCHED = "console.tenant_switched"
 
 # Prefixes of every secret Dalston issues: API keys, single-use tokens, webhook secrets.
 SECRET_PREFIXES = ("dk_", "sut_", "whsec_")

@@ -19,7 +19,8 @@ type needs. They live in Redis, stored only by hash, and die with the key that i
 Console sessions (gateway.console) let a browser use the API without holding a key: a
 request with no key or token in its headers or query string is authenticated by a valid
 `dalston_session` cookie as the key the session was made from, resolved on every request
-(its current scopes; revoked or expired, the session ends). Because browsers send cookies
+(its current scopes; revoked or expired, the session ends). An admin key's session may act
+for another tenant (`PUT /v1/console/session/tenant`); nothing else can. Because browsers send cookies
 on their own, a cookie-authenticated request that changes something must also send the
 session's CSRF token in `X-CSRF-Token`, and a cookie-authenticated WebSocket must come from
 the gateway's own origin. Header keys are not affected: a browser never adds them itself.
@@ -264,7 +265,9 @@ async def authenticate_session(services: Services, conn: HTTPConnection, cookie:
         tenant_id = row.tenant_id if row else None
         await _audit_failure(services, conn, "session_key_inactive", tenant_id=tenant_id, key_id=record.key_id)
         raise _session_refused(conn, "the API key this console session was made from is revoked or expired; log in again")
-    principal = Principal(key_id=row.id, tenant_id=row.tenant_id, scopes=frozenset(row.scopes), via="session")
+    # Acting for another tenant needs the admin scope now, not only when the switch was made.
+    acting = record.tenant_id if record.tenant_id is not None and ADMIN_SCOPE in row.scopes else row.tenant_id
+    principal = Principal(key_id=row.id, tenant_id=acting, scopes=frozenset(row.scopes), via="session")
     if conn.scope["type"] == "websocket":
         if not _same_origin(conn):
             await _audit_failure(services, conn, "cross_origin_session", tenant_id=row.tenant_id, key_id=row.id)

@@ -3,12 +3,14 @@
 - `POST /v1/keys`: create a key for a tenant (created by name on request), with scopes and
   an optional expiry. The key is in this response only; Dalston keeps its sha256.
 - `GET /v1/keys`, `GET /v1/keys/{id}`: keys without secrets. `DELETE /v1/keys/{id}`: revoke.
+- `GET /v1/tenants`: every tenant, with its count of active keys.
 - `GET /v1/audit`: the audit log, newest first, with a cursor and filters.
 - `GET /v1/me`: the calling key's tenant, identity, scopes and expiry.
 - `POST /v1/tokens`: a short-lived single-use token for a browser.
 
 `admin` is the operator's scope: it manages keys of every tenant and reads the whole audit
-log. It does not open other tenants' jobs, transcripts or webhooks: those stay per tenant.
+log. A key in a header never opens other tenants' jobs, transcripts or webhooks; an admin's
+console session may, after an explicit, audited switch (`PUT /v1/console/session/tenant`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -73,6 +75,15 @@ class KeyCreate(BaseModel):
 class TenantOut(BaseModel):
     id: uuid.UUID
     name: str
+
+
+class TenantListItem(TenantOut):
+    created_at: datetime
+    active_keys: int = Field(description="keys neither revoked nor expired")
+
+
+class TenantList(BaseModel):
+    tenants: list[TenantListItem]
 
 
 class KeyOut(BaseModel):
@@ -266,6 +277,19 @@ async def list_keys(
     async with services.sessionmaker() as db:
         rows = (await db.execute(query)).all()
     return KeyList(keys=[_out(k, t) for k, t in rows])
+
+
+@router.get("/tenants", response_model=TenantList)
+async def list_tenants(principal: Admin, services: ServicesDep) -> TenantList:
+    """Every tenant by name, with how many active keys it has (tenants are created with keys)."""
+    now = datetime.now(UTC)
+    active = func.count(ApiKey.id).filter(ApiKey.revoked_at.is_(None), (ApiKey.expires_at.is_(None)) | (ApiKey.expires_at > now))
+    query = select(Tenant, active).outerjoin(ApiKey, ApiKey.tenant_id == Tenant.id).group_by(Tenant.id).order_by(Tenant.name)
+    async with services.sessionmaker() as db:
+        rows = (await db.execute(query)).all()
+    return TenantList(
+        tenants=[TenantListItem(id=t.id, name=t.name, created_at=t.created_at, active_keys=count) for t, count in rows]
+    )
 
 
 @router.get("/keys/{key_id}", response_model=KeyOut)

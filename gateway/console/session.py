@@ -8,6 +8,7 @@ do, checked again on every request (gateway.auth).
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated
 
@@ -16,8 +17,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from gateway import audit
-from gateway.auth import ConsoleSession, Principal, authenticate_key, public, require_console_session
-from gateway.console import session_store
+from gateway.auth import ADMIN_SCOPE, ConsoleSession, Principal, authenticate_key, public, require_console_session
+from gateway.console import login_throttle, session_store
 from gateway.console.session_store import SessionRecord
 from gateway.errors import ApiError
 from gateway.schemas import ErrorResponse
@@ -26,7 +27,7 @@ from shared.db import ApiKey, Tenant
 
 log = structlog.get_logger("gateway.console.session")
 
-router = APIRouter(prefix="/v1/console", tags=["console"], responses={s: {"model": ErrorResponse} for s in (400, 401, 403)})
+router = APIRouter(prefix="/v1/console", tags=["console"], responses={s: {"model": ErrorResponse} for s in (400, 401, 403, 429)})
 CurrentSession = Annotated[ConsoleSession, Depends(require_console_session())]
 
 
@@ -38,8 +39,9 @@ class ConsoleLogin(BaseModel):
 class ConsoleSessionOut(BaseModel):
     key_id: uuid.UUID
     key_name: str
-    tenant_id: uuid.UUID
+    tenant_id: uuid.UUID = Field(description="the tenant the session acts for: the key's own, or one an admin switched to")
     tenant_name: str
+    key_tenant_id: uuid.UUID = Field(description="the key's own tenant")
     scopes: list[str] = Field(description="the key's scopes now: a session can do exactly what its key can")
     expires_at: datetime = Field(description="when the session ends on the server, whatever the browser keeps")
     csrf_token: str = Field(description="send as X-CSRF-Token on every POST, PUT, PATCH and DELETE made with the cookie")
@@ -56,6 +58,7 @@ async def _session_out(services: ServicesDep, principal: Principal, record: Sess
         key_name=key.name,
         tenant_id=tenant.id,
         tenant_name=tenant.name,
+        key_tenant_id=key.tenant_id,
         scopes=sorted(principal.scopes),
         expires_at=record.expires_at,
         csrf_token=record.csrf_token,
@@ -66,8 +69,10 @@ async def _session_out(services: ServicesDep, principal: Principal, record: Sess
 async def log_in(body: ConsoleLogin, request: Request, response: Response, services: ServicesDep) -> ConsoleSessionOut:
     """Exchange an API key for a console session: an HttpOnly, SameSite=Strict cookie
     (`dalston_session`, Secure over TLS) that lasts `DALSTON_CONSOLE_SESSION_TTL_S`."""
+    await login_throttle.check(request, services)  # 429 after too many failures from this address
     principal = await authenticate_key(services, body.api_key.strip(), request)  # failures are audited there
     if principal is None:
+        await login_throttle.failed(request, services)
         raise ApiError(401, "invalid_api_key", "the API key is invalid, revoked or expired")
     cookie, record = await session_store.create(services, principal.key_id)
     session_store.set_cookie(response, request, cookie, services.settings.console_session_ttl_s)
@@ -107,3 +112,39 @@ async def log_out(session: CurrentSession, request: Request, services: ServicesD
     response = Response(status_code=204)
     session_store.clear_cookie(response, request)
     return response
+
+
+class TenantSwitch(BaseModel):
+    tenant_id: uuid.UUID | None = Field(description="the tenant to act for; null: back to the key's own")
+
+
+@router.put("/session/tenant", response_model=ConsoleSessionOut)
+async def switch_tenant(
+    body: TenantSwitch, session: CurrentSession, request: Request, services: ServicesDep
+) -> ConsoleSessionOut:
+    """Admin keys: make this session act for another tenant (its jobs, sessions, webhooks,
+    audio and exports) until switched back or logged out. API keys in headers are not
+    affected: they always act for their own tenant."""
+    principal = session.principal
+    if not principal.allows(ADMIN_SCOPE):
+        raise ApiError(403, "insufficient_scope", "only a key with the 'admin' scope may act for another tenant")
+    async with services.sessionmaker() as db:
+        key = await db.get(ApiKey, principal.key_id)
+        target = await db.get(Tenant, body.tenant_id) if body.tenant_id is not None else None
+    if key is None:
+        raise ApiError(401, "invalid_api_key", "the API key is invalid, revoked or expired")
+    if body.tenant_id is not None and target is None:
+        raise ApiError(404, "tenant_not_found", f"no tenant has the id {body.tenant_id}")
+    record = session.record.model_copy(update={"tenant_id": None if body.tenant_id == key.tenant_id else body.tenant_id})
+    await session_store.save(services, session.cookie, record)
+    acting = replace(principal, tenant_id=body.tenant_id or key.tenant_id)
+    await audit.record(
+        services.sessionmaker,
+        audit.CONSOLE_TENANT_SWITCHED,
+        conn=request,
+        principal=acting,
+        resource_type="tenant",
+        resource_id=acting.tenant_id,
+        details={"from_tenant_id": str(principal.tenant_id)},
+    )
+    return await _session_out(services, acting, record)

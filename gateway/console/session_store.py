@@ -6,6 +6,10 @@ so reading Redis opens no session; the session names its key by id, never the ke
 itself, and gateway.auth resolves that key on every request, so revoking the key or
 changing its scopes takes effect at once. The session expires in Redis after
 `console_session_ttl_s` whatever the browser does with the cookie.
+
+An admin's session may act for another tenant (`tenant_id`): kept here rather than sent
+by the page on each request, so the audio player, downloads and WebSockets (which cannot
+carry custom headers) act for the same tenant as the page's own requests.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class SessionRecord(BaseModel):
     csrf_token: str
     created_at: datetime
     expires_at: datetime
+    tenant_id: uuid.UUID | None = None  # the tenant an admin acts for; None: the key's own
 
 
 def _redis_key(cookie: str) -> str:
@@ -64,6 +69,11 @@ async def load(services: Services, cookie: str) -> SessionRecord | None:
         return None
     # Redis expires the key itself; this also holds if the TTL was lost (e.g. a restore).
     return record if record.expires_at > datetime.now(UTC) else None
+
+
+async def save(services: Services, cookie: str, record: SessionRecord) -> None:
+    """Store a changed record under the same cookie, keeping the session's expiry."""
+    await services.redis.set(_redis_key(cookie), record.model_dump_json(), keepttl=True, xx=True)
 
 
 async def end(services: Services, cookie: str) -> None:

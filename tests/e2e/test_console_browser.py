@@ -60,7 +60,7 @@ def test_console_in_a_browser(fleet: RunningFleet) -> None:
         "CHROMIUM": CHROMIUM,
         "JOB_TIMEOUT_S": "120",
     }
-    run = subprocess.run([node, str(SCRIPT)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=480)
+    run = subprocess.run([node, str(SCRIPT)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1080)
     output = f"--- stdout ---\n{run.stdout}\n--- stderr ---\n{run.stderr}"
     assert run.returncode == 0, f"console e2e failed (exit {run.returncode}); screenshots in {SCREENSHOTS}\n{output}"
     print(output)

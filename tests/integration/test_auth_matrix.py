@@ -265,7 +265,7 @@ def test_an_undeclared_route_is_refused_at_startup() -> None:
 def expected_scopes(method: str, path: str) -> frozenset[str]:
     """What each family of routes should demand, written down independently of the code
     so that a route declaring the wrong scope (or "any key") fails here."""
-    if path.startswith(("/v1/keys", "/v1/audit")):
+    if path.startswith(("/v1/keys", "/v1/audit", "/v1/tenants")):
         return frozenset({"admin"})
     if path.startswith("/v1/webhooks"):
         return frozenset({"webhooks"})
@@ -273,7 +273,7 @@ def expected_scopes(method: str, path: str) -> frozenset[str]:
         return frozenset({"realtime"})
     if path == "/v1/me":
         return frozenset()  # any valid key may ask who it is
-    if path == "/v1/console/session":
+    if path in ("/v1/console/session", "/v1/console/session/tenant"):
         return frozenset()  # the session cookie itself, whatever its key's scopes
     if path == "/v1/console/overview":
         return frozenset({"jobs:read"})

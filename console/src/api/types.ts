@@ -10,8 +10,10 @@ export type SpeakerDetection = "none" | "diarize" | "per_channel";
 export interface Session {
   key_id: string;
   key_name: string;
+  /** The tenant the session acts for: the key's own, or one an admin switched to. */
   tenant_id: string;
   tenant_name: string;
+  key_tenant_id: string;
   scopes: string[];
   expires_at: string | null;
   csrf_token: string;

@@ -15,6 +15,7 @@ import { logout } from "../api/endpoints";
 import { endSession, useSession } from "../api/queries";
 import { hasScope } from "../auth/scopes";
 import { PageLoader } from "./States";
+import { TenantSwitcher } from "./TenantSwitcher";
 
 const NAV = [
   { to: "/", label: "Dashboard", icon: IconGauge, end: true },
@@ -68,6 +69,7 @@ export function Layout() {
             </Text>
           </Group>
           <Group gap="sm" wrap="nowrap">
+            <TenantSwitcher />
             {session && (
               <Tooltip label={`Scopes: ${session.scopes.join(", ")} · tenant ${session.tenant_name ?? session.tenant_id}`} withArrow>
                 <Group gap={6} wrap="nowrap" visibleFrom="sm" data-testid="session-info">
