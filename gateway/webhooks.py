@@ -249,6 +249,45 @@ async def rotate_secret(webhook_id: str, request: Request, principal: Admin, ser
     return _with_secret(endpoint)
 
 
+async def _deliveries_out(db: AsyncSession, deliveries: list[WebhookDelivery]) -> list[DeliveryOut]:
+    """The deliveries with their attempts, in the order given."""
+    attempts: dict[uuid.UUID, list[AttemptOut]] = {d.id: [] for d in deliveries}
+    if deliveries:
+        rows = await db.scalars(
+            select(WebhookAttempt)
+            .where(WebhookAttempt.delivery_id.in_(list(attempts)))
+            .order_by(WebhookAttempt.delivery_id, WebhookAttempt.attempt)
+        )
+        for a in rows:
+            attempts[a.delivery_id].append(
+                AttemptOut(
+                    attempt=a.attempt,
+                    started_at=a.started_at,
+                    duration_ms=a.duration_ms,
+                    status_code=a.status_code,
+                    error=a.error,
+                    response_body=a.response_body,
+                )
+            )
+    return [
+        DeliveryOut(
+            id=d.id,
+            job_id=d.job_id,
+            event=d.event,
+            format=d.format,
+            status=d.status,
+            attempts=d.attempts,
+            next_attempt_at=d.next_attempt_at if d.status == "pending" else None,
+            last_status_code=d.last_status_code,
+            last_error=d.last_error,
+            created_at=d.created_at,
+            finished_at=d.finished_at,
+            history=attempts[d.id],
+        )
+        for d in deliveries
+    ]
+
+
 @router.get("/{webhook_id}/deliveries", response_model=DeliveryList)
 async def list_deliveries(
     webhook_id: str,
@@ -269,40 +308,66 @@ async def list_deliveries(
         deliveries = list(
             await db.scalars(query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()).limit(limit))
         )
-        attempts: dict[uuid.UUID, list[AttemptOut]] = {d.id: [] for d in deliveries}
-        if deliveries:
-            rows = await db.scalars(
-                select(WebhookAttempt)
-                .where(WebhookAttempt.delivery_id.in_(list(attempts)))
-                .order_by(WebhookAttempt.delivery_id, WebhookAttempt.attempt)
+        return DeliveryList(deliveries=await _deliveries_out(db, deliveries))
+
+
+@router.post(
+    "/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    status_code=202,
+    response_model=DeliveryOut,
+    responses={409: {"model": ErrorResponse}},
+)
+async def redeliver(webhook_id: str, delivery_id: str, request: Request, principal: Admin, services: ServicesDep) -> DeliveryOut:
+    """Send a finished delivery (delivered or failed) again: it goes back to `pending` and the
+    delivery worker makes a new attempt at once, signed afresh with the endpoint's current
+    secret, appended to the same history.
+
+    The same delivery, not a copy: Standard Webhooks says a message that is sent again keeps
+    its `webhook-id`, so receivers that already processed it can deduplicate, and the id is
+    the delivery's (`msg_<id>`). Its job link and frozen payload stay as they were (a copy
+    could not keep the job link: a job has one delivery per endpoint and event). Attempts
+    count against `webhook_max_attempts` in all, so one that used them up gets exactly this
+    one attempt, and one that had attempts left is retried on failure as before.
+
+    404 for an unknown delivery or one of another endpoint or tenant; 409 while the
+    endpoint is disabled (nothing would be sent) or the delivery is still pending (it is
+    already queued, and may be in flight).
+    """
+    try:
+        parsed = uuid.UUID(delivery_id)
+    except ValueError:
+        raise ApiError(404, "delivery_not_found", f"no delivery {delivery_id!r}") from None
+    async with services.sessionmaker() as db, db.begin():
+        endpoint = await _load(db, principal, webhook_id, for_update=True)
+        delivery = await db.scalar(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.id == parsed, WebhookDelivery.endpoint_id == endpoint.id)
+            .with_for_update()
+        )
+        if delivery is None:
+            raise ApiError(404, "delivery_not_found", f"no delivery {delivery_id!r} for this webhook")
+        if not endpoint.active:
+            raise ApiError(
+                409, "webhook_disabled", "the endpoint is disabled: enable it first, then redeliver (nothing is sent to it now)"
             )
-            for a in rows:
-                attempts[a.delivery_id].append(
-                    AttemptOut(
-                        attempt=a.attempt,
-                        started_at=a.started_at,
-                        duration_ms=a.duration_ms,
-                        status_code=a.status_code,
-                        error=a.error,
-                        response_body=a.response_body,
-                    )
-                )
-    return DeliveryList(
-        deliveries=[
-            DeliveryOut(
-                id=d.id,
-                job_id=d.job_id,
-                event=d.event,
-                format=d.format,
-                status=d.status,
-                attempts=d.attempts,
-                next_attempt_at=d.next_attempt_at if d.status == "pending" else None,
-                last_status_code=d.last_status_code,
-                last_error=d.last_error,
-                created_at=d.created_at,
-                finished_at=d.finished_at,
-                history=attempts[d.id],
+        if delivery.status == "pending":
+            raise ApiError(
+                409, "delivery_pending", "the delivery is still pending: it will be attempted again on its own schedule"
             )
-            for d in deliveries
-        ]
-    )
+        previous = delivery.status
+        delivery.status = "pending"
+        delivery.next_attempt_at = datetime.now(UTC)
+        delivery.finished_at = None
+        audit.add(
+            db,
+            audit.WEBHOOK_REDELIVERED,
+            conn=request,
+            principal=principal,
+            resource_type="webhook",
+            resource_id=endpoint.id,
+            details={"delivery_id": str(delivery.id), "event": delivery.event, "previous_status": previous},
+        )
+        await db.flush()
+        [out] = await _deliveries_out(db, [delivery])
+    log.info("webhook_redelivery_queued", webhook_id=webhook_id, delivery_id=delivery_id, previous_status=previous)
+    return out

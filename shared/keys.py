@@ -68,6 +68,19 @@ def job_cancelled(job_id: object) -> str:
     return f"dalston:job-cancelled:{job_id}"
 
 
+# --- Redis: batch engine instances (shared/engine_heartbeat.py) ---------------------------
+
+
+def engine_instances(engine_id: str) -> str:
+    """SET of the instance ids that heartbeat for `engine_id` (pruned when their hash expired)."""
+    return f"dalston:engine:{engine_id}:instances"
+
+
+def engine_instance(engine_id: str, instance_id: str) -> str:
+    """HASH of one running engine process; expires unless it heartbeats."""
+    return f"dalston:engine:{engine_id}:instance:{instance_id}"
+
+
 # --- Redis: realtime pool -------------------------------------------------------------------
 
 REALTIME_WORKERS = "dalston:realtime:workers"
@@ -98,6 +111,11 @@ def single_use_token(token_hash: str) -> str:
 def console_session(cookie_hash: str) -> str:
     """A console session, named by the sha256 of its cookie (the cookie itself is never stored)."""
     return f"dalston:console-session:{cookie_hash}"
+
+
+def console_login_failures(client: str) -> str:
+    """Failed console logins from one client address in the current throttle window."""
+    return f"dalston:console-login-failures:{client}"
 
 
 def ratelimit_requests(tenant_id: object) -> str:

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     # the server (Redis), whatever the browser does with its cookie. The built SPA is
     # served from console_dir (default: the checkout's console/dist).
     console_session_ttl_s: int = Field(8 * 3600, ge=1)
+    # Console login throttle (gateway/console/login_throttle.py): after this many failed
+    # logins from one client address within the window, logins from it answer 429 until
+    # the window (which starts at the first failure) ends. 0 turns the throttle off.
+    console_login_max_failures: int = Field(10, ge=0)
+    console_login_window_s: int = Field(300, ge=1)
     console_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parents[1] / "console" / "dist")
 
     # Models. `models` adds or overrides registry entries: {"name": "path-or-hub-id"}.

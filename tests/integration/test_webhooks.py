@@ -33,7 +33,7 @@ from orchestrator import transitions
 from orchestrator.service import Orchestrator
 from orchestrator.webhooks import WebhookDeliverer
 from shared.bootstrap import generate_key, hash_key
-from shared.db import ApiKey, Job, JobStatus, Task, Tenant, WebhookDelivery, WebhookEndpoint
+from shared.db import ApiKey, AuditEvent, Job, JobStatus, Task, Tenant, WebhookDelivery, WebhookEndpoint
 from shared.settings import Settings
 from shared.transcript import Segment, Transcript, Word
 from shared.webhooks import enqueue_deliveries
@@ -553,3 +553,103 @@ async def test_orchestrator_process_delivers(api: Api, receiver: Receiver, setti
         proc.send_signal(signal.SIGTERM)
         returncode = await asyncio.to_thread(proc.wait, TIMEOUT)
     assert returncode == 0
+
+
+# --- redelivery ---------------------------------------------------------------------
+
+
+def redeliver_path(webhook_id: str, delivery_id: str) -> str:
+    return f"{URL}/{webhook_id}/deliveries/{delivery_id}/redeliver"
+
+
+async def settled(api: Api, webhook_id: str, attempts: int) -> dict | None:
+    """The endpoint's only delivery once it is finished after `attempts` attempts."""
+    [delivery] = await api.deliveries(webhook_id)
+    return delivery if delivery["status"] != "pending" and delivery["attempts"] == attempts else None
+
+
+async def test_redelivery_resends_the_same_message_signed_afresh(api: Api, receiver: Receiver, start_deliverer) -> None:
+    receiver.statuses = [500]  # the first attempt fails, and with one attempt allowed the delivery fails
+    receiver.start()
+    webhook = await api.register(receiver.url)
+    await start_deliverer(webhook_max_attempts=1)
+    job_id = await finish_job(api, JobStatus.completed)
+    failed = await eventually(lambda: settled(api, webhook["id"], 1), "the delivery to fail")
+    assert failed["status"] == "failed" and failed["last_status_code"] == 500
+
+    # The receiver is fixed and the secret rotated; then the operator redelivers.
+    rotated = (await api.request("POST", f"{URL}/{webhook['id']}/rotate-secret")).json()
+    response = await api.request("POST", redeliver_path(webhook["id"], failed["id"]))
+    assert response.status_code == 202, response.text
+    queued = response.json()
+    assert queued["id"] == failed["id"] and queued["status"] == "pending" and queued["finished_at"] is None
+    assert queued["next_attempt_at"] is not None and [a["status_code"] for a in queued["history"]] == [500]
+
+    delivered = await eventually(lambda: settled(api, webhook["id"], 2), "the redelivery")
+    assert delivered["status"] == "delivered" and delivered["last_status_code"] == 200 and delivered["job_id"] == job_id
+    assert [(a["attempt"], a["status_code"]) for a in delivered["history"]] == [(1, 500), (2, 200)]  # the history is kept
+
+    first, second = receiver.requests
+    # The same message (Standard Webhooks: a resent message keeps its id), signed with the new secret.
+    assert first.headers["webhook-id"] == second.headers["webhook-id"] == f"msg_{uuid.UUID(failed['id']).hex}"
+    assert first.body == second.body
+    assert int(second.headers["webhook-timestamp"]) >= int(first.headers["webhook-timestamp"])
+    payload = Webhook(rotated["secret"]).verify(second.body, second.headers)
+    assert payload["type"] == "job.completed" and payload["data"]["id"] == job_id
+    with pytest.raises(Exception, match="(?i)signature"):
+        Webhook(webhook["secret"]).verify(second.body, second.headers)
+
+    # A delivered one can be sent again too: one more attempt, one more request.
+    assert (await api.request("POST", redeliver_path(webhook["id"], failed["id"]))).status_code == 202
+    again = await eventually(lambda: settled(api, webhook["id"], 3), "the second redelivery")
+    assert again["status"] == "delivered" and len(receiver.requests) == 3
+
+    async with api.services.sessionmaker() as db:
+        rows = list(
+            await db.scalars(select(AuditEvent).where(AuditEvent.action == "webhook.redelivered").order_by(AuditEvent.id))
+        )
+    mine = [r for r in rows if r.tenant_id == api.tenant_id]
+    assert [r.details["previous_status"] for r in mine] == ["failed", "delivered"]
+    assert all(r.resource_id == webhook["id"] and r.details["delivery_id"] == failed["id"] for r in mine)
+
+
+async def test_redelivery_refusals(api: Api, gateway, receiver: Receiver, start_deliverer) -> None:
+    client, svc = gateway
+    receiver.start()
+    webhook = await api.register(receiver.url)
+    sibling = await api.register(receiver.url.replace("/hook", "/sibling"), events=["job.failed"])
+    job_id = await finish_job(api, JobStatus.completed)
+
+    # Not attempted yet: still pending, so it is already queued (and could be in flight).
+    [pending] = await api.deliveries(webhook["id"])
+    assert pending["status"] == "pending"
+    assert_error(await api.request("POST", redeliver_path(webhook["id"], pending["id"])), 409, "delivery_pending")
+
+    await start_deliverer()
+    delivery = await eventually(lambda: settled(api, webhook["id"], 1), "the delivery")
+    path = redeliver_path(webhook["id"], delivery["id"])
+
+    # Unknown, malformed, or another endpoint's delivery: 404.
+    assert_error(await api.request("POST", redeliver_path(webhook["id"], str(uuid.uuid4()))), 404, "delivery_not_found")
+    assert_error(await api.request("POST", redeliver_path(webhook["id"], "nope")), 404, "delivery_not_found")
+    assert_error(await api.request("POST", redeliver_path(sibling["id"], delivery["id"])), 404, "delivery_not_found")
+    # Another tenant cannot see the endpoint at all; a key without the scope is refused.
+    other_key, _ = await add_key(svc, ["webhooks"])
+    assert_error(await client.post(path, headers={"Authorization": f"Bearer {other_key}"}), 404, "webhook_not_found")
+    reader_key, _ = await add_key(svc, ["jobs:read"], tenant=None)
+    assert_error(await client.post(path, headers={"Authorization": f"Bearer {reader_key}"}), 403, "insufficient_scope")
+
+    # A disabled endpoint gets nothing: 409 until it is enabled again.
+    assert (await api.request("PATCH", f"{URL}/{webhook['id']}", json={"active": False})).status_code == 200
+    message = assert_error(await api.request("POST", path), 409, "webhook_disabled")
+    assert "enable" in message
+    [unchanged] = await api.deliveries(webhook["id"])
+    assert unchanged["status"] == "delivered" and unchanged["attempts"] == 1
+    assert (await api.request("PATCH", f"{URL}/{webhook['id']}", json={"active": True})).status_code == 200
+    assert (await api.request("POST", path)).status_code == 202
+    await eventually(lambda: settled(api, webhook["id"], 2), "the redelivery after re-enabling")
+    assert [json.loads(r.body)["data"]["id"] for r in receiver.requests] == [job_id, job_id]
+
+    # A deleted endpoint's deliveries go with it.
+    assert (await api.request("DELETE", f"{URL}/{webhook['id']}")).status_code == 204
+    assert_error(await api.request("POST", path), 404, "webhook_not_found")

@@ -11,6 +11,8 @@ export const CSRF_HEADER = "X-CSRF-Token";
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
+  /** Seconds from the response's Retry-After header (429s), when it had one. */
+  retryAfterS: number | null = null;
 
   constructor(status: number, code: string, message: string) {
     super(message);
@@ -18,6 +20,15 @@ export class ApiError extends Error {
     this.status = status;
     this.code = code;
   }
+}
+
+/** Retry-After as seconds (the gateway sends delta-seconds; an HTTP date is accepted too). */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | null {
+  if (!value) return null;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - now) / 1000));
 }
 
 let csrfToken: string | null = null;
@@ -114,7 +125,11 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
     throw new ApiError(0, "network_error", NETWORK_ERROR_MESSAGE);
   }
   const text = await response.text();
-  if (!response.ok) throw parseError(response.status, text);
+  if (!response.ok) {
+    const error = parseError(response.status, text);
+    error.retryAfterS = parseRetryAfter(response.headers?.get("Retry-After") ?? null);
+    throw error;
+  }
   if (response.status === 204 || text === "") return undefined as T;
   try {
     return JSON.parse(text) as T;

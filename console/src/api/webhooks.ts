@@ -4,6 +4,8 @@
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 
+import { pollInterval } from "../lib/polling";
+import { PENDING_POLL_MS, hasPending, replaceDelivery } from "../lib/webhooks";
 import type { DeliveryStatus, WebhookCreateBody } from "../lib/webhooks";
 import { api } from "./client";
 
@@ -68,6 +70,8 @@ export const webhookPaths = {
   webhook: (id: string) => `/v1/webhooks/${encodeURIComponent(id)}`,
   rotate: (id: string) => `/v1/webhooks/${encodeURIComponent(id)}/rotate-secret`,
   deliveries: (id: string, limit = 50) => `/v1/webhooks/${encodeURIComponent(id)}/deliveries?limit=${limit}`,
+  redeliver: (id: string, deliveryId: string) =>
+    `/v1/webhooks/${encodeURIComponent(id)}/deliveries/${encodeURIComponent(deliveryId)}/redeliver`,
 };
 
 export const webhookQueryKeys = {
@@ -96,6 +100,11 @@ export function rotateWebhookSecret(id: string): Promise<WebhookWithSecret> {
   return api<WebhookWithSecret>(webhookPaths.rotate(id), { method: "POST" });
 }
 
+/** Queue a finished delivery again (202): same webhook-id, a new attempt in its history. */
+export function redeliver({ webhookId, deliveryId }: { webhookId: string; deliveryId: string }): Promise<Delivery> {
+  return api<Delivery>(webhookPaths.redeliver(webhookId, deliveryId), { method: "POST" });
+}
+
 export function deleteWebhook(id: string): Promise<void> {
   return api<void>(webhookPaths.webhook(id), { method: "DELETE" });
 }
@@ -114,6 +123,20 @@ export function useDeliveries(id: string, enabled = true) {
     queryKey: webhookQueryKeys.deliveries(id),
     queryFn: ({ signal }) => fetchDeliveries(id, signal),
     enabled,
+    // While a delivery is pending (e.g. just redelivered) its outcome is seconds away.
+    refetchInterval: (query) => (hasPending(query.state.data?.deliveries) ? pollInterval(query, PENDING_POLL_MS) : false),
+  });
+}
+
+export function useRedeliver() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: redeliver,
+    // The answer is the delivery, pending again: shown at once, then polled until it settles.
+    onSuccess: (delivery, { webhookId }) => {
+      client.setQueryData<DeliveryList>(webhookQueryKeys.deliveries(webhookId), (list) => replaceDelivery(list, delivery));
+      return client.invalidateQueries({ queryKey: webhookQueryKeys.deliveries(webhookId) });
+    },
   });
 }
 

@@ -5,6 +5,7 @@ export const AUDIT_ACTIONS = [
   "auth.failed",
   "console.login",
   "console.logout",
+  "console.tenant_switched",
   "key.created",
   "key.revoked",
   "tenant.created",
@@ -14,6 +15,7 @@ export const AUDIT_ACTIONS = [
   "webhook.created",
   "webhook.deleted",
   "webhook.secret_rotated",
+  "webhook.redelivered",
 ] as const;
 
 export const AUDIT_OUTCOMES = ["success", "failure"] as const;

@@ -2,7 +2,12 @@ import { describe, expect, it } from "vitest";
 
 import {
   WEBHOOK_EVENTS,
+  editForm,
   endpointState,
+  hasPending,
+  redeliverBlocker,
+  replaceDelivery,
+  webhookPatchBody,
   sortEndpoints,
   statusCodeColor,
   truncate,
@@ -80,5 +85,51 @@ describe("statusCodeColor and truncate", () => {
     expect(truncate(null)).toBe("");
     expect(truncate("a\n b")).toBe("a b");
     expect(truncate("x".repeat(10), 5)).toBe("xxxx…");
+  });
+});
+
+describe("redeliverBlocker", () => {
+  const on = { active: true };
+  it("allows a finished delivery of an active endpoint", () => {
+    expect(redeliverBlocker({ status: "failed" }, on, true)).toBeNull();
+    expect(redeliverBlocker({ status: "delivered" }, on, true)).toBeNull();
+  });
+  it("says why not: scope, disabled endpoint, still pending", () => {
+    expect(redeliverBlocker({ status: "failed" }, on, false)).toMatch(/scope/);
+    expect(redeliverBlocker({ status: "failed" }, { active: false }, true)).toMatch(/Enable/);
+    expect(redeliverBlocker({ status: "pending" }, on, true)).toMatch(/queued/);
+  });
+});
+
+describe("pending deliveries", () => {
+  it("are noticed", () => {
+    expect(hasPending(undefined)).toBe(false);
+    expect(hasPending([{ status: "delivered" }, { status: "failed" }])).toBe(false);
+    expect(hasPending([{ status: "delivered" }, { status: "pending" }])).toBe(true);
+  });
+  it("replace their row in place", () => {
+    const list = { deliveries: [{ id: "a", status: "failed" }, { id: "b", status: "delivered" }] };
+    expect(replaceDelivery(list, { id: "a", status: "pending" })?.deliveries).toEqual([
+      { id: "a", status: "pending" },
+      { id: "b", status: "delivered" },
+    ]);
+    expect(replaceDelivery(list, { id: "z", status: "pending" })?.deliveries).toEqual(list.deliveries);
+    expect(replaceDelivery(undefined, { id: "a", status: "pending" })).toBeUndefined();
+  });
+});
+
+describe("webhookPatchBody", () => {
+  const endpoint = { url: "https://example.com/hook", events: ["job.failed", "job.completed"], description: "prod" };
+  it("is empty when nothing changed (events in any order)", () => {
+    expect(editForm(endpoint)).toEqual({ url: endpoint.url, events: endpoint.events, description: "prod" });
+    expect(webhookPatchBody(endpoint, editForm(endpoint))).toEqual({});
+  });
+  it("sends only what changed, trimmed, events in the gateway's order", () => {
+    const body = webhookPatchBody(endpoint, { url: " https://example.com/new ", events: ["job.cancelled", "job.completed"], description: "prod" });
+    expect(body).toEqual({ url: "https://example.com/new", events: ["job.completed", "job.cancelled"] });
+  });
+  it("clears a description with null", () => {
+    expect(webhookPatchBody(endpoint, { ...editForm(endpoint), description: "  " })).toEqual({ description: null });
+    expect(webhookPatchBody({ ...endpoint, description: null }, { ...editForm(endpoint), description: "new" })).toEqual({ description: "new" });
   });
 });

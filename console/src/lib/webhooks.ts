@@ -113,3 +113,57 @@ export function truncate(text: string | null | undefined, max = 120): string {
   const flat = text.replace(/\s+/g, " ").trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
+
+/** How often a delivery list with a pending delivery is re-read. */
+export const PENDING_POLL_MS = 2000;
+
+export function hasPending(deliveries: readonly { status: string }[] | undefined): boolean {
+  return (deliveries ?? []).some((d) => d.status === "pending");
+}
+
+/** The list with `delivery` in place of the row with its id (the list as it was when absent). */
+export function replaceDelivery<D extends { id: string }, L extends { deliveries: D[] }>(list: L | undefined, delivery: D): L | undefined {
+  if (!list) return list;
+  return { ...list, deliveries: list.deliveries.map((d) => (d.id === delivery.id ? delivery : d)) };
+}
+
+/**
+ * Why a delivery cannot be redelivered now, or null when it can (gateway/webhooks.py's
+ * redeliver: 409 while the endpoint is disabled or the delivery is still pending).
+ */
+export function redeliverBlocker(
+  delivery: { status: string },
+  endpoint: { active: boolean },
+  allowed: boolean,
+): string | null {
+  if (!allowed) return "Needs the webhooks scope";
+  if (!endpoint.active) return "Enable the endpoint first";
+  if (delivery.status === "pending") return "Already queued: it will be attempted on its own";
+  return null;
+}
+
+/** The edit form, filled from an endpoint. */
+export function editForm(endpoint: { url: string; events: readonly string[]; description: string | null }): WebhookForm {
+  return { url: endpoint.url, events: [...endpoint.events], description: endpoint.description ?? "" };
+}
+
+export interface WebhookPatchBody {
+  url?: string;
+  events?: WebhookEvent[];
+  description?: string | null;
+}
+
+/** PATCH /v1/webhooks/{id}'s body: only what changed (a cleared description is null). */
+export function webhookPatchBody(
+  endpoint: { url: string; events: readonly string[]; description: string | null },
+  form: WebhookForm,
+): WebhookPatchBody {
+  const next = webhookCreateBody(form);
+  const body: WebhookPatchBody = {};
+  if (next.url !== endpoint.url) body.url = next.url;
+  const before = WEBHOOK_EVENTS.filter((event) => endpoint.events.includes(event));
+  if (next.events.join(",") !== before.join(",")) body.events = next.events;
+  const description = next.description ?? null;
+  if (description !== (endpoint.description ?? null)) body.description = description;
+  return body;
+}

@@ -1,23 +1,14 @@
 import { Alert, Button, Center, Group, Paper, PasswordInput, Stack, Text, Title } from "@mantine/core";
-import { IconAlertTriangle } from "@tabler/icons-react";
+import { IconAlertTriangle, IconClockPause } from "@tabler/icons-react";
 import { useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import type { FormEvent } from "react";
 import { Navigate, useLocation, useNavigate } from "react-router-dom";
 
-import { ApiError } from "../api/client";
 import { login } from "../api/endpoints";
 import { keys, useSession } from "../api/queries";
-
-function loginErrorWords(err: unknown): string {
-  if (err instanceof ApiError) {
-    if (err.status === 401) return "That API key was not accepted. It may be mistyped, revoked or expired.";
-    if (err.status === 429) return "Too many attempts. Wait a minute and try again.";
-    if (err.status === 0) return err.message;
-    return `The gateway refused the login: ${err.message}`;
-  }
-  return "The login failed for an unexpected reason. Try again.";
-}
+import { loginErrorWords, secondsLeft, throttledUntil, throttledWords } from "../lib/login";
+import { useNow } from "../lib/useNow";
 
 export default function Login() {
   const client = useQueryClient();
@@ -27,6 +18,10 @@ export default function Login() {
   const [key, setKey] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  // Set by a 429 from the login throttle: Sign in waits (with a countdown) until then.
+  const [retryAt, setRetryAt] = useState<number | null>(null);
+  const now = useNow(1000);
+  const wait = secondsLeft(retryAt, now);
   const from = (location.state as { from?: string } | null)?.from;
   const target = from && from.startsWith("/") && !from.startsWith("/login") ? from : "/";
 
@@ -39,14 +34,17 @@ export default function Login() {
       setError("Enter an API key.");
       return;
     }
+    if (wait > 0) return;
     setBusy(true);
     setError(null);
+    setRetryAt(null);
     try {
       const created = await login(trimmed);
       setKey("");
       client.setQueryData(keys.session, created);
       navigate(target, { replace: true });
     } catch (err) {
+      setRetryAt(throttledUntil(err, Date.now()));
       setError(loginErrorWords(err));
     } finally {
       setBusy(false);
@@ -76,14 +74,28 @@ export default function Login() {
               name="api_key"
               error={error ? true : undefined}
             />
-            {error && (
-              <Alert color="red" variant="light" icon={<IconAlertTriangle size={18} />} role="alert" data-testid="login-error">
-                {error}
+            {retryAt !== null ? (
+              <Alert
+                color={wait > 0 ? "orange" : "teal"}
+                variant="light"
+                icon={<IconClockPause size={18} />}
+                role="alert"
+                title={wait > 0 ? "Signing in is paused" : undefined}
+                data-testid="login-error"
+                data-throttled={wait > 0 ? "true" : "false"}
+              >
+                {throttledWords(wait)}
               </Alert>
+            ) : (
+              error && (
+                <Alert color="red" variant="light" icon={<IconAlertTriangle size={18} />} role="alert" data-testid="login-error">
+                  {error}
+                </Alert>
+              )
             )}
             <Group justify="flex-end">
-              <Button type="submit" loading={busy}>
-                Sign in
+              <Button type="submit" loading={busy} disabled={wait > 0}>
+                {wait > 0 ? `Sign in (${wait} s)` : "Sign in"}
               </Button>
             </Group>
           </Stack>

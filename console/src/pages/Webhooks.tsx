@@ -17,6 +17,7 @@ import {
   Textarea,
   Title,
   Tooltip,
+  VisuallyHidden,
 } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import {
@@ -25,9 +26,11 @@ import {
   IconChevronDown,
   IconChevronRight,
   IconCopy,
+  IconPencil,
   IconPlus,
   IconRefresh,
   IconRotateClockwise,
+  IconSend,
   IconTrash,
   IconWebhook,
 } from "@tabler/icons-react";
@@ -40,11 +43,12 @@ import {
   useCreateWebhook,
   useDeleteWebhook,
   useDeliveries,
+  useRedeliver,
   useRotateWebhookSecret,
   useUpdateWebhook,
   useWebhooks,
 } from "../api/webhooks";
-import type { WebhookInfo, WebhookWithSecret } from "../api/webhooks";
+import type { Delivery, WebhookInfo, WebhookWithSecret } from "../api/webhooks";
 import { hasScope } from "../auth/scopes";
 import { Empty, ErrorAlert, PageLoader } from "../components/States";
 import { DASH, formatAgo, formatDateTime, formatMs } from "../lib/format";
@@ -56,12 +60,15 @@ import {
   MAX_DESCRIPTION_LENGTH,
   MAX_URL_LENGTH,
   WEBHOOK_EVENTS,
+  editForm,
   endpointState,
+  redeliverBlocker,
   sortEndpoints,
   statusCodeColor,
   truncate,
   validateWebhookForm,
   webhookCreateBody,
+  webhookPatchBody,
 } from "../lib/webhooks";
 import type { WebhookForm } from "../lib/webhooks";
 
@@ -74,12 +81,62 @@ interface ShownSecret {
   endpoint: WebhookWithSecret;
 }
 
+function EndpointFields({
+  form,
+  setForm,
+  errors,
+}: {
+  form: WebhookForm;
+  setForm: (form: WebhookForm) => void;
+  errors: ReturnType<typeof validateWebhookForm>;
+}) {
+  return (
+    <>
+      <TextInput
+        label="URL"
+        description="Where Dalston POSTs the events; it must be a public http(s) address"
+        placeholder="https://example.com/dalston"
+        value={form.url}
+        onChange={(e) => setForm({ ...form, url: e.currentTarget.value })}
+        error={errors.url}
+        maxLength={MAX_URL_LENGTH}
+        data-autofocus
+        required
+      />
+      <Checkbox.Group
+        label="Events"
+        description="Which job events are sent to it"
+        value={form.events}
+        onChange={(events) => setForm({ ...form, events })}
+        error={errors.events}
+        required
+      >
+        <Stack gap={6} mt={6}>
+          {WEBHOOK_EVENTS.map((event) => (
+            <Checkbox key={event} value={event} label={<Text size="sm" ff="monospace" span>{event}</Text>} description={EVENT_HELP[event]} />
+          ))}
+        </Stack>
+      </Checkbox.Group>
+      <Textarea
+        label="Description"
+        description="Optional: what or who receives it"
+        value={form.description}
+        onChange={(e) => setForm({ ...form, description: e.currentTarget.value })}
+        error={errors.description}
+        maxLength={MAX_DESCRIPTION_LENGTH}
+        autosize
+        minRows={1}
+        maxRows={4}
+      />
+    </>
+  );
+}
+
 function NewEndpointModal({ opened, onClose, onCreated }: { opened: boolean; onClose: () => void; onCreated: (endpoint: WebhookWithSecret) => void }) {
   const [form, setForm] = useState<WebhookForm>(EMPTY_FORM);
   const [touched, setTouched] = useState(false);
   const create = useCreateWebhook();
   const errors = validateWebhookForm(form);
-  const shown = touched ? errors : {};
 
   function close() {
     setForm(EMPTY_FORM);
@@ -104,42 +161,7 @@ function NewEndpointModal({ opened, onClose, onCreated }: { opened: boolean; onC
     <Modal opened={opened} onClose={close} title="New webhook endpoint" centered size="lg">
       <form onSubmit={submit} noValidate>
         <Stack gap="sm">
-          <TextInput
-            label="URL"
-            description="Where Dalston POSTs the events; it must be a public http(s) address"
-            placeholder="https://example.com/dalston"
-            value={form.url}
-            onChange={(e) => setForm({ ...form, url: e.currentTarget.value })}
-            error={shown.url}
-            maxLength={MAX_URL_LENGTH}
-            data-autofocus
-            required
-          />
-          <Checkbox.Group
-            label="Events"
-            description="Which job events are sent to it"
-            value={form.events}
-            onChange={(events) => setForm({ ...form, events })}
-            error={shown.events}
-            required
-          >
-            <Stack gap={6} mt={6}>
-              {WEBHOOK_EVENTS.map((event) => (
-                <Checkbox key={event} value={event} label={<Text size="sm" ff="monospace" span>{event}</Text>} description={EVENT_HELP[event]} />
-              ))}
-            </Stack>
-          </Checkbox.Group>
-          <Textarea
-            label="Description"
-            description="Optional: what or who receives it"
-            value={form.description}
-            onChange={(e) => setForm({ ...form, description: e.currentTarget.value })}
-            error={shown.description}
-            maxLength={MAX_DESCRIPTION_LENGTH}
-            autosize
-            minRows={1}
-            maxRows={4}
-          />
+          <EndpointFields form={form} setForm={setForm} errors={touched ? errors : {}} />
           {create.isError && (
             <Alert color="red" variant="light" data-testid="create-webhook-error">
               {errorMessage(create.error)}
@@ -151,6 +173,61 @@ function NewEndpointModal({ opened, onClose, onCreated }: { opened: boolean; onC
             </Button>
             <Button type="submit" loading={create.isPending} leftSection={<IconWebhook size={14} />}>
               Create endpoint
+            </Button>
+          </Group>
+        </Stack>
+      </form>
+    </Modal>
+  );
+}
+
+/** Mounted per opening (keyed by the endpoint), so the form starts from the endpoint as it is. */
+function EditEndpointModal({ target, onClose }: { target: WebhookInfo; onClose: () => void }) {
+  const [form, setForm] = useState<WebhookForm>(() => editForm(target));
+  const [touched, setTouched] = useState(false);
+  const update = useUpdateWebhook();
+  const errors = validateWebhookForm(form);
+  const body = webhookPatchBody(target, form);
+  const unchanged = Object.keys(body).length === 0;
+
+  function submit(event: FormEvent) {
+    event.preventDefault();
+    setTouched(true);
+    if (Object.keys(errors).length > 0) return;
+    if (unchanged) {
+      onClose();
+      return;
+    }
+    update.mutate(
+      { id: target.id, body },
+      {
+        onSuccess: (saved) => {
+          notifications.show({ color: "teal", message: `The endpoint ${saved.url} was saved.` });
+          onClose();
+        },
+      },
+    );
+  }
+
+  return (
+    <Modal opened onClose={onClose} title="Edit webhook endpoint" centered size="lg">
+      <form onSubmit={submit} noValidate data-testid="edit-webhook-form">
+        <Stack gap="sm">
+          <EndpointFields form={form} setForm={setForm} errors={touched ? errors : {}} />
+          <Text size="xs" c="dimmed">
+            The signing secret stays the same. Deliveries already queued go to the new URL from their next attempt.
+          </Text>
+          {update.isError && (
+            <Alert color="red" variant="light" data-testid="edit-webhook-error">
+              {errorMessage(update.error)}
+            </Alert>
+          )}
+          <Group justify="flex-end" gap="xs">
+            <Button variant="default" onClick={onClose}>
+              Cancel
+            </Button>
+            <Button type="submit" loading={update.isPending} disabled={unchanged} leftSection={<IconPencil size={14} />}>
+              Save changes
             </Button>
           </Group>
         </Stack>
@@ -316,7 +393,38 @@ function ActiveSwitch({ endpoint }: { endpoint: WebhookInfo }) {
   );
 }
 
-function Deliveries({ endpoint, now }: { endpoint: WebhookInfo; now: number }) {
+function RedeliverButton({ endpoint, delivery, allowed }: { endpoint: WebhookInfo; delivery: Delivery; allowed: boolean }) {
+  const redeliver = useRedeliver();
+  const blocker = redeliverBlocker(delivery, endpoint, allowed);
+  return (
+    <Tooltip label={blocker ?? "Send it again now, with the same webhook-id, signed with the current secret"} multiline w={260} withArrow>
+      {/* A span: a disabled button gets no pointer events, and the tooltip says why it is disabled. */}
+      <span style={{ display: "inline-block" }}>
+        <Button
+          variant="light"
+          size="compact-xs"
+          leftSection={<IconSend size={12} />}
+          disabled={blocker !== null}
+          loading={redeliver.isPending}
+          data-testid="redeliver"
+          onClick={() =>
+            redeliver.mutate(
+              { webhookId: endpoint.id, deliveryId: delivery.id },
+              {
+                onSuccess: () => notifications.show({ color: "blue", message: `The ${delivery.event} delivery was queued again.` }),
+                onError: (err) => notifications.show({ color: "red", title: "Redelivery refused", message: errorMessage(err) }),
+              },
+            )
+          }
+        >
+          Redeliver
+        </Button>
+      </span>
+    </Tooltip>
+  );
+}
+
+function Deliveries({ endpoint, now, allowed }: { endpoint: WebhookInfo; now: number; allowed: boolean }) {
   const query = useDeliveries(endpoint.id);
   if (query.isPending) return <PageLoader label="Loading deliveries…" />;
   if (!query.data) return <ErrorAlert error={query.error} />;
@@ -337,7 +445,7 @@ function Deliveries({ endpoint, now }: { endpoint: WebhookInfo; now: number }) {
           <span data-testid="deliveries-empty">No deliveries yet. Events are sent when a job of this tenant completes, fails or is cancelled.</span>
         </Empty>
       ) : (
-        <Table.ScrollContainer minWidth={900}>
+        <Table.ScrollContainer minWidth={1000}>
           <Table withTableBorder verticalSpacing={4} fz="xs">
             <Table.Thead>
               <Table.Tr>
@@ -348,6 +456,9 @@ function Deliveries({ endpoint, now }: { endpoint: WebhookInfo; now: number }) {
                 <Table.Th w={70}>Attempts</Table.Th>
                 <Table.Th miw={260}>Attempt history</Table.Th>
                 <Table.Th w={150}>Finished / next</Table.Th>
+                <Table.Th w={110}>
+                  <VisuallyHidden>Actions</VisuallyHidden>
+                </Table.Th>
               </Table.Tr>
             </Table.Thead>
             <Table.Tbody>
@@ -423,6 +534,9 @@ function Deliveries({ endpoint, now }: { endpoint: WebhookInfo; now: number }) {
                       </Text>
                     )}
                   </Table.Td>
+                  <Table.Td>
+                    <RedeliverButton endpoint={endpoint} delivery={d} allowed={allowed} />
+                  </Table.Td>
                 </Table.Tr>
               ))}
             </Table.Tbody>
@@ -441,6 +555,7 @@ export default function Webhooks() {
   const [secret, setSecret] = useState<ShownSecret | null>(null);
   const [rotating, setRotating] = useState<WebhookInfo | null>(null);
   const [deleting, setDeleting] = useState<WebhookInfo | null>(null);
+  const [editing, setEditing] = useState<WebhookInfo | null>(null);
   const [expanded, setExpanded] = useState<ReadonlySet<string>>(new Set());
   const now = useNow(30000);
 
@@ -505,7 +620,9 @@ export default function Webhooks() {
                   <Table.Th miw={160}>Events</Table.Th>
                   <Table.Th w={170}>State</Table.Th>
                   <Table.Th w={170}>Created</Table.Th>
-                  <Table.Th w={240} />
+                  <Table.Th w={320}>
+                    <VisuallyHidden>Actions</VisuallyHidden>
+                  </Table.Th>
                 </Table.Tr>
               </Table.Thead>
               <Table.Tbody>
@@ -574,6 +691,9 @@ export default function Webhooks() {
                         </Table.Td>
                         <Table.Td ta="right">
                           <Group gap={6} justify="flex-end" wrap="nowrap">
+                            <Button variant="default" size="xs" leftSection={<IconPencil size={14} />} onClick={() => setEditing(endpoint)} data-testid="edit-webhook">
+                              Edit
+                            </Button>
                             <Button variant="light" color="orange" size="xs" leftSection={<IconRotateClockwise size={14} />} onClick={() => setRotating(endpoint)}>
                               Rotate secret
                             </Button>
@@ -587,7 +707,7 @@ export default function Webhooks() {
                         <Table.Tr data-deliveries-for={endpoint.id}>
                           <Table.Td />
                           <Table.Td colSpan={5}>
-                            <Deliveries endpoint={endpoint} now={now} />
+                            <Deliveries endpoint={endpoint} now={now} allowed={allowed} />
                           </Table.Td>
                         </Table.Tr>
                       )}
@@ -602,6 +722,7 @@ export default function Webhooks() {
       <NewEndpointModal opened={creating} onClose={() => setCreating(false)} onCreated={(endpoint) => setSecret({ kind: "created", endpoint })} />
       <RotateModal target={rotating} onClose={() => setRotating(null)} onRotated={(endpoint) => setSecret({ kind: "rotated", endpoint })} />
       <DeleteModal target={deleting} onClose={() => setDeleting(null)} />
+      {editing && <EditEndpointModal key={editing.id} target={editing} onClose={() => setEditing(null)} />}
       <SecretModal shown={secret} onClose={() => setSecret(null)} />
     </Stack>
   );
