@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from gateway import elevenlabs, errors, exports, job_audio, jobs, keys, openai, realtime_sessions, webhooks
+from gateway import elevenlabs, errors, exports, job_actions, job_audio, jobs, keys, openai, realtime_sessions, webhooks
 from gateway.auth import check_routes, public
 from gateway.console import overview as console_overview
 from gateway.console import session as console_session
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(jobs.router)
     app.include_router(exports.router)
+    app.include_router(job_actions.router)
     app.include_router(job_audio.router)
     app.include_router(openai.router)
     app.include_router(elevenlabs.router)

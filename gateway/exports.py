@@ -1,7 +1,12 @@
-"""Native exports: a completed job's transcript as SRT, WebVTT, plain text or JSON."""
+"""Native exports: a completed job's transcript as SRT, WebVTT, plain text, JSON, DOCX or PDF.
+
+DOCX and PDF are the renderers of ElevenLabs' `additional_formats` (shared.formats.documents),
+so a document reads the same whichever API asked for it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated, TypedDict
 
@@ -14,13 +19,15 @@ from gateway.schemas import ErrorResponse
 from gateway.services import ServicesDep
 from gateway.stored_jobs import load_job, load_transcript
 from shared.db import JobStatus
-from shared.formats import text
+from shared.formats import documents, text
 
 EXPORT_FORMATS = {
     "srt": "application/x-subrip",
     "vtt": "text/vtt; charset=utf-8",
     "txt": "text/plain; charset=utf-8",
     "json": "application/json",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "pdf": "application/pdf",
 }
 
 router = APIRouter(
@@ -55,9 +62,12 @@ async def export_transcript(
     max_lines: Annotated[int, Query(ge=1, le=10, description="srt/vtt: lines per cue")] = 2,
     max_segment_duration_s: Annotated[float | None, Query(gt=0, description="srt/vtt: longest cue, seconds")] = None,
     include_speakers: Annotated[bool, Query(description="label text with its speaker when the transcript has speakers")] = True,
-    include_timestamps: Annotated[bool, Query(description="txt: prefix each segment with its time range")] = False,
+    include_timestamps: Annotated[
+        bool | None,
+        Query(description="txt, docx, pdf: prefix each paragraph with its time range (default: txt no, documents yes)"),
+    ] = None,
 ) -> Response:
-    """Download the transcript of a completed job as srt, vtt, txt or json."""
+    """Download the transcript of a completed job as srt, vtt, txt, json, docx or pdf."""
     fmt = format.lower()
     if fmt not in EXPORT_FORMATS:
         raise ApiError(400, "invalid_format", f"export format must be one of {', '.join(EXPORT_FORMATS)}, not {format!r}")
@@ -75,12 +85,22 @@ async def export_transcript(
         "include_speakers": include_speakers,
         "max_segment_duration_s": max_segment_duration_s,
     }
+    body: str | bytes
     if fmt == "srt":
         body = text.to_srt(transcript, **cue_options)
     elif fmt == "vtt":
         body = text.to_vtt(transcript, **cue_options)
     elif fmt == "txt":
-        body = text.to_txt(transcript, include_speakers=include_speakers, include_timestamps=include_timestamps)
+        body = text.to_txt(transcript, include_speakers=include_speakers, include_timestamps=bool(include_timestamps))
+    elif fmt in ("docx", "pdf"):
+        options = documents.ExportOptions(
+            format=fmt,
+            include_speakers=include_speakers,
+            include_timestamps=True if include_timestamps is None else include_timestamps,
+            max_segment_duration_s=max_segment_duration_s,
+        )
+        render = documents.to_docx if fmt == "docx" else documents.to_pdf
+        body = await asyncio.to_thread(render, transcript, options)  # fpdf2 on a long transcript takes a while
     else:
         body = json.dumps(text.to_json(transcript), ensure_ascii=False)
     await audit.record(
@@ -93,7 +113,7 @@ async def export_transcript(
         details={"format": fmt},
     )
     return Response(
-        body.encode(),
+        body.encode() if isinstance(body, str) else body,
         media_type=EXPORT_FORMATS[fmt],
         headers={"Content-Disposition": f'attachment; filename="transcript-{job.id}.{fmt}"'},
     )

@@ -87,6 +87,7 @@ def _stage(task: Task) -> Stage:
         engine_id=task.engine_id,
         status=task.status,
         attempt=task.attempt,
+        queued_at=task.queued_at,
         started_at=task.started_at,
         completed_at=task.completed_at,
         duration_ms=duration_ms,
@@ -105,6 +106,7 @@ def job_detail(job: Job, tasks: list[Task], transcript: Transcript | None) -> Jo
         progress=progress,
         stages=[_stage(t) for t in dag_order(tasks)],
         transcript=transcript,
+        speaker_names=job.options().speaker_names if transcript is not None else {},
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.transcript import Transcript
 
@@ -25,6 +25,7 @@ class Stage(BaseModel):
     engine_id: str
     status: str
     attempt: int
+    queued_at: datetime | None = None  # when the task last went onto its engine's stream
     started_at: datetime | None
     completed_at: datetime | None
     duration_ms: float | None
@@ -50,7 +51,10 @@ class JobSummary(BaseModel):
 class JobDetail(JobSummary):
     progress: float  # completed tasks / total tasks
     stages: list[Stage]  # in DAG order
-    transcript: Transcript | None  # once completed
+    transcript: Transcript | None  # once completed; speaker labels carry their names
+    # The names given to the pipeline's speaker ids ({"speaker_0": "Margaret"}): the
+    # transcript already shows them; this says which id each name stands for.
+    speaker_names: dict[str, str] = Field(default_factory=dict)
 
 
 class JobList(BaseModel):

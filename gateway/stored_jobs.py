@@ -17,7 +17,7 @@ from gateway.services import Services
 from shared import keys
 from shared.db import Job, JobStatus
 from shared.storage import ObjectNotFound
-from shared.transcript import Transcript
+from shared.transcript import Transcript, Word
 
 log = structlog.get_logger("gateway.stored_jobs")
 
@@ -35,8 +35,12 @@ async def load_job(db: AsyncSession, principal: Principal, job_id: str, *, for_u
     return job
 
 
-async def load_transcript(services: Services, job: Job) -> Transcript | None:
-    """The stored transcript of a completed job; None before completion or if it is missing."""
+async def load_transcript(services: Services, job: Job, *, named: bool = True) -> Transcript | None:
+    """The stored transcript of a completed job; None before completion or if it is missing.
+
+    Every reader (job detail, exports, ElevenLabs and OpenAI GETs) comes through here, so
+    the job's speaker names (`JobParameters.speaker_names`) are applied here, once; `named=False`
+    gives the pipeline's own speaker ids (what renaming validates against)."""
     if job.status != JobStatus.completed.value or not job.transcript_key:
         return None
     try:
@@ -44,7 +48,39 @@ async def load_transcript(services: Services, job: Job) -> Transcript | None:
     except ObjectNotFound:
         log.warning("transcript_missing", job_id=str(job.id), key=job.transcript_key)
         return None
-    return Transcript.model_validate_json(raw)
+    transcript = Transcript.model_validate_json(raw)
+    return with_speaker_names(transcript, job.options().speaker_names) if named else transcript
+
+
+def speaker_ids(transcript: Transcript) -> list[str]:
+    """Every speaker label of a transcript as stored, in the order it lists them."""
+    labels = [*transcript.speakers]
+    labels += [s.speaker for s in transcript.segments if s.speaker]
+    labels += [w.speaker for w in transcript.words if w.speaker]
+    labels += [w.speaker for s in transcript.segments for w in s.words if w.speaker]
+    return list(dict.fromkeys(labels))
+
+
+def with_speaker_names(transcript: Transcript, names: dict[str, str]) -> Transcript:
+    """A copy of `transcript` whose speaker labels are replaced by their names, if any."""
+    if not names:
+        return transcript
+
+    def name(label: str | None) -> str | None:
+        return names.get(label, label) if label is not None else None
+
+    def words(items: list[Word]) -> list[Word]:
+        return [w.model_copy(update={"speaker": name(w.speaker)}) if w.speaker in names else w for w in items]
+
+    return transcript.model_copy(
+        update={
+            "speakers": [names.get(s, s) for s in transcript.speakers],
+            "words": words(transcript.words),
+            "segments": [
+                s.model_copy(update={"speaker": name(s.speaker), "words": words(s.words)}) for s in transcript.segments
+            ],
+        }
+    )
 
 
 async def delete_job(services: Services, principal: Principal, job_id: str, conn: HTTPConnection | None = None) -> Job:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from dataclasses import dataclass
 
 import structlog
 
@@ -187,7 +188,44 @@ async def submit_job(
     audio_key = keys.job_audio(job_id, file_extension(upload.filename))
     assert upload.path is not None  # probe_upload refuses an upload without a file
     await asyncio.to_thread(services.store.put_file, audio_key, upload.path)
+    audio = StoredAudio(
+        key=audio_key,
+        filename=upload.filename,
+        bytes=upload.size,
+        format=info.format,
+        duration=info.duration,
+        channels=info.channels,
+        sample_rate=info.sample_rate,
+    )
+    job = await record_job(services, principal, job_id, audio, options, source_session_id=source_session_id)
+    UPLOAD_BYTES.inc(upload.size)
+    return job
 
+
+@dataclass(frozen=True)
+class StoredAudio:
+    """A job's audio, already in storage under the job's prefix."""
+
+    key: str
+    filename: str | None
+    bytes: int
+    format: str | None
+    duration: float
+    channels: int
+    sample_rate: int
+
+
+async def record_job(
+    services: Services,
+    principal: Principal,
+    job_id: uuid.UUID,
+    audio: StoredAudio,
+    options: JobOptions,
+    *,
+    source_session_id: uuid.UUID | None = None,
+) -> Job:
+    """Create the pending job for audio stored under `job_id`'s prefix and announce it.
+    Shared by uploads and re-runs (gateway.job_actions), so both claim a slot the same way."""
     job = Job(
         id=job_id,
         tenant_id=principal.tenant_id,
@@ -196,13 +234,13 @@ async def submit_job(
         language=options.language,
         speaker_detection=options.speaker_detection.value,
         parameters=options.parameters.stored(),
-        audio_key=audio_key,
-        audio_filename=upload.filename,
-        audio_bytes=upload.size,
-        audio_format=info.format,
-        audio_duration=info.duration,
-        audio_channels=info.channels,
-        audio_sample_rate=info.sample_rate,
+        audio_key=audio.key,
+        audio_filename=audio.filename,
+        audio_bytes=audio.bytes,
+        audio_format=audio.format,
+        audio_duration=audio.duration,
+        audio_channels=audio.channels,
+        audio_sample_rate=audio.sample_rate,
         source_session_id=source_session_id,
     )
     try:
@@ -218,11 +256,10 @@ async def submit_job(
         raise
 
     JOBS_SUBMITTED.labels(options.model).inc()
-    UPLOAD_BYTES.inc(upload.size)
     try:
         await streams.publish(services.redis, keys.EVENTS_STREAM, Event(type="job.created", job_id=str(job_id)).model_dump())
     except Exception:
         # The row is committed, so the job is not lost: the orchestrator's reconciler finds it.
         log.warning("job_created_event_failed", job_id=str(job_id), exc_info=True)
-    log.info("job_submitted", job_id=str(job_id), model=options.model, bytes=upload.size, duration=round(info.duration, 3))
+    log.info("job_submitted", job_id=str(job_id), model=options.model, bytes=audio.bytes, duration=round(audio.duration, 3))
     return job

@@ -56,6 +56,11 @@ class JobParameters(BaseModel):
     align: bool = False  # refine word timestamps by forced alignment
     engines: dict[Stage, str] = Field(default_factory=dict)  # the job's engine per stage
     elevenlabs: ElevenLabsOptions | None = None
+    # Display names for the transcript's speaker ids ({"speaker_0": "Margaret"}), set after
+    # completion (PUT .../speakers). Not an option of the run: the stored transcript keeps
+    # the pipeline's ids and every reader applies these names (gateway.stored_jobs), and a
+    # re-run, whose speakers may differ, starts without them.
+    speaker_names: dict[str, str] = Field(default_factory=dict)
 
     def stored(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_unset=True)

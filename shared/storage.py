@@ -26,6 +26,7 @@ class ObjectStore(Protocol):
     def put_bytes(self, key: str, data: bytes) -> None: ...
     def get_bytes(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
+    def copy(self, src_key: str, dest_key: str) -> None: ...
     def delete_prefix(self, prefix: str) -> int: ...
 
 
@@ -84,6 +85,12 @@ class FileStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def copy(self, src_key: str, dest_key: str) -> None:
+        src = self._path(src_key)
+        if not src.is_file():
+            raise ObjectNotFound(src_key)
+        self.put_file(dest_key, src)
 
     def delete_prefix(self, prefix: str) -> int:
         base = self._path(prefix.rstrip("/"))
@@ -159,6 +166,15 @@ class S3Store:
         except Exception as exc:
             if self._missing(exc):
                 return False
+            raise
+
+    def copy(self, src_key: str, dest_key: str) -> None:
+        # A server-side copy (multipart above the threshold): the bytes never pass through us.
+        try:
+            self.client.copy({"Bucket": self.bucket, "Key": src_key}, self.bucket, dest_key, Config=self.transfer)
+        except Exception as exc:
+            if self._missing(exc):
+                raise ObjectNotFound(src_key) from exc
             raise
 
     def delete_prefix(self, prefix: str) -> int:

@@ -258,6 +258,7 @@ async def test_get_shows_stages_in_dag_order_and_transcript(api) -> None:
         "engine_id": "prepare",
         "status": "completed",
         "attempt": 1,
+        "queued_at": None,
         "started_at": body["stages"][0]["started_at"],
         "completed_at": body["stages"][0]["completed_at"],
         "duration_ms": 250.0,

@@ -476,7 +476,7 @@ async def test_export_errors_use_the_native_shape(api, make_client) -> None:
     pending = (await client.post(URL, files={"file": ("a.wav", SHORT_WAV.read_bytes())})).json()["id"]
     assert_native(await client.get(f"{URL}/{pending}/export/srt"), 409, "job_not_completed")
     job_id = await completed_job(client, services)
-    assert_native(await client.get(f"{URL}/{job_id}/export/docx"), 400, "invalid_format")
+    assert_native(await client.get(f"{URL}/{job_id}/export/odt"), 400, "invalid_format")
     assert_native(await client.get(f"{URL}/{job_id}/export/srt", params={"max_line_chars": "0"}), 400, "invalid_parameter")
     assert_native(
         await client.get(f"{URL}/{job_id}/export/srt", params={"include_speakers": "perhaps"}), 400, "invalid_parameter"
