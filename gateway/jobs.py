@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway import forms, openai
 from gateway.auth import Principal, require_scope
 from gateway.errors import ApiError
+from gateway.job_filters import JobFilters, job_filters
 from gateway.pagination import newest_first
 from gateway.schemas import AudioInfo, ErrorResponse, JobDetail, JobList, JobSummary, Stage
 from gateway.services import Services, ServicesDep
@@ -184,16 +185,12 @@ async def create_transcription(
 async def list_transcriptions(
     principal: Reader,
     services: ServicesDep,
+    filters: Annotated[JobFilters, Depends(job_filters)],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(description="next_cursor from the previous page")] = None,
-    status: Annotated[str | None, Query(description="pending | running | completed | failed | cancelled")] = None,
 ) -> JobList:
-    """The caller's jobs, newest first."""
-    query = select(Job).where(Job.tenant_id == principal.tenant_id)
-    if status is not None:
-        if status not in JobStatus.__members__:
-            raise ApiError(400, "invalid_parameter", f"status must be one of {', '.join(JobStatus.__members__)}, not {status!r}")
-        query = query.where(Job.status == status)
+    """The caller's jobs, newest first, narrowed by any of the filters (ANDed)."""
+    query = filters.apply(select(Job).where(Job.tenant_id == principal.tenant_id))
     async with services.sessionmaker() as db:
         jobs, next_cursor = await newest_first(db, query, Job.created_at, Job.id, cursor=cursor, limit=limit)
     return JobList(jobs=[job_summary(j) for j in jobs], next_cursor=next_cursor, has_more=next_cursor is not None)

@@ -83,7 +83,17 @@ class ApiKey(Base):
 
 class Job(Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_tenant_created", "tenant_id", "created_at", "id"), Index("ix_jobs_created", "created_at"))
+    __table_args__ = (
+        Index("ix_jobs_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_jobs_created", "created_at"),
+        # The jobs list's filters (migration 0008, gateway/job_filters.py).
+        Index("ix_jobs_tenant_status_created", "tenant_id", "status", "created_at", "id"),
+        Index("ix_jobs_tenant_model_created", "tenant_id", "model", "created_at", "id"),
+        Index("ix_jobs_tenant_speakers_created", "tenant_id", "speaker_detection", "created_at", "id"),
+        Index(
+            "ix_jobs_filename_trgm", "audio_filename", postgresql_using="gin", postgresql_ops={"audio_filename": "gin_trgm_ops"}
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=_uuid)
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
