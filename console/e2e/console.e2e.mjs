@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 import { sessionsStep } from "./steps/sessions.mjs";
+import { jobStep } from "./steps/job.mjs";
 
 import { keysStep } from "./steps/keys.mjs";
 import { auditStep } from "./steps/audit.mjs";
@@ -208,6 +209,7 @@ async function main() {
     const srtPath = await download.path();
     const srt = srtPath ? await readFile(srtPath, "utf8") : "";
     check(srt.includes("-->"), `the srt export downloads (${download.suggestedFilename()}, ${srt.length} bytes) and has cues`);
+    await jobStep(page, { BASE_URL, ROOT, API_KEY, jobId, JOB_TIMEOUT_MS, check, shot, log });
     await page.evaluate(() => window.scrollTo(0, 0));
     await shot(page, "07-job");
 

@@ -15,7 +15,7 @@ export const paths = {
 };
 
 /** What GET /v1/audio/transcriptions/{id}/export/{format} serves (gateway/exports.py). */
-export const EXPORT_FORMATS = ["srt", "vtt", "txt", "json"] as const;
+export const EXPORT_FORMATS = ["srt", "vtt", "txt", "json", "docx", "pdf"] as const;
 
 function remember(session: Session): Session {
   setCsrfToken(session.csrf_token ?? null);

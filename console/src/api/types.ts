@@ -34,6 +34,7 @@ export interface Stage {
   engine_id: string;
   status: string;
   attempt: number;
+  queued_at?: string | null;
   started_at: string | null;
   completed_at: string | null;
   duration_ms: number | null;
@@ -93,6 +94,8 @@ export interface JobDetail extends JobSummary {
   progress: number;
   stages: Stage[];
   transcript: Transcript | null;
+  /** Names given to the pipeline's speaker ids (PUT .../speakers); the transcript already shows them. */
+  speaker_names?: Record<string, string>;
 }
 
 export interface JobList {

@@ -1,6 +1,6 @@
 import { ActionIcon, Alert, Anchor, Box, Button, CopyButton, Group, Modal, Paper, Progress, SimpleGrid, Stack, Text, Title, Tooltip } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
-import { IconAlertTriangle, IconCheck, IconCopy, IconDownload, IconInfoCircle, IconPlayerStop, IconTrash } from "@tabler/icons-react";
+import { IconAlertTriangle, IconCheck, IconCopy, IconDownload, IconInfoCircle, IconPlayerStop, IconRefresh, IconTrash } from "@tabler/icons-react";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import type { ReactNode } from "react";
@@ -8,6 +8,7 @@ import { Link, useNavigate, useParams } from "react-router-dom";
 
 import { ApiError, errorMessage } from "../api/client";
 import { cancelJob, deleteJob, EXPORT_FORMATS, paths } from "../api/endpoints";
+import { rerunJob, useRenameSpeaker } from "../api/jobActions";
 import { keys, useJob, useSession } from "../api/queries";
 import { ACTIVE_STATUSES } from "../api/types";
 import type { JobDetail } from "../api/types";
@@ -42,6 +43,71 @@ function languageText(job: JobDetail): string {
   return job.language ? `${job.language} (requested)` : "detect";
 }
 
+const NO_WRITE = "This API key lacks the jobs:write scope.";
+
+function languageOption(job: JobDetail): string {
+  return job.language ? job.language : "detect";
+}
+
+function RerunButton({ job, canWrite }: { job: JobDetail; canWrite: boolean }) {
+  const client = useQueryClient();
+  const navigate = useNavigate();
+  const [open, setOpen] = useState(false);
+  const rerun = useMutation({
+    mutationFn: () => rerunJob(job.id),
+    onSuccess: (created) => {
+      client.setQueryData(keys.job(created.id), created);
+      client.invalidateQueries({ queryKey: keys.jobsAll });
+      setOpen(false);
+      notifications.show({ color: "blue", message: "A new job runs the same audio with the same options." });
+      navigate(`/jobs/${created.id}`);
+    },
+  });
+  const close = () => {
+    setOpen(false);
+    rerun.reset();
+  };
+  return (
+    <>
+      <Tooltip label={NO_WRITE} disabled={canWrite}>
+        <Button variant="light" size="xs" leftSection={<IconRefresh size={14} />} disabled={!canWrite} onClick={() => setOpen(true)}>
+          Re-run
+        </Button>
+      </Tooltip>
+      <Modal opened={open} onClose={close} title="Re-run this job?" centered>
+        <Stack gap="sm">
+          <Text size="sm">A new job transcribes the stored audio again with the same options. This job stays as it is.</Text>
+          <Paper withBorder p="xs">
+            <SimpleGrid cols={2} spacing="xs" verticalSpacing={6} data-testid="rerun-parameters">
+              <Field label="Audio">{job.audio.filename || "Untitled upload"}</Field>
+              <Field label="Duration">{formatDuration(job.audio.duration)}</Field>
+              <Field label="Model">
+                <span className="mono">{job.model}</span>
+              </Field>
+              <Field label="Language">{languageOption(job)}</Field>
+              <Field label="Speakers">{humanize(job.speaker_detection)}</Field>
+              <Field label="Engines">{[...new Set(job.stages.map((st) => st.engine_id))].join(", ") || "server defaults"}</Field>
+            </SimpleGrid>
+          </Paper>
+          {rerun.isError && (
+            <Alert color="red" variant="light">
+              {errorMessage(rerun.error)}
+            </Alert>
+          )}
+          <Group justify="flex-end" gap="xs">
+            <Button variant="default" onClick={close}>
+              Keep it
+            </Button>
+            <Button loading={rerun.isPending} onClick={() => rerun.mutate()} data-testid="confirm-rerun">
+              Re-run
+            </Button>
+          </Group>
+        </Stack>
+      </Modal>
+    </>
+  );
+}
+
 function Actions({ job }: { job: JobDetail }) {
   const { data: session } = useSession();
   const client = useQueryClient();
@@ -71,9 +137,10 @@ function Actions({ job }: { job: JobDetail }) {
   });
   const pending = confirm === "cancel" ? cancel : remove;
 
-  const noWrite = "This API key lacks the jobs:write scope.";
+  const noWrite = NO_WRITE;
   return (
     <>
+      {!active && <RerunButton job={job} canWrite={canWrite} />}
       {active ? (
         <Tooltip label={noWrite} disabled={canWrite}>
           <Button color="orange" variant="light" size="xs" leftSection={<IconPlayerStop size={14} />} disabled={!canWrite} onClick={() => setConfirm("cancel")}>
@@ -228,6 +295,9 @@ function Header({ job, now }: { job: JobDetail; now: number }) {
 export default function JobPage() {
   const { id = "" } = useParams();
   const job = useJob(id);
+  const { data: session } = useSession();
+  const canWrite = hasScope(session, "jobs:write");
+  const rename = useRenameSpeaker(id);
   const now = useNow(job.data && ACTIVE_STATUSES.includes(job.data.status) ? 1000 : 60_000);
 
   if (job.isPending) return <PageLoader label="Loading the job…" />;
@@ -275,7 +345,14 @@ export default function JobPage() {
       )}
       <StageTimeline stages={data.stages} now={now} />
       {data.transcript ? (
-        <TranscriptView transcript={data.transcript} audioSrc={paths.audio(data.id)} toolbar={<Exports job={data} />} />
+        <TranscriptView
+          transcript={data.transcript}
+          audioSrc={paths.audio(data.id)}
+          toolbar={<Exports job={data} />}
+          speakerNames={data.speaker_names}
+          onRename={canWrite ? (speaker, name) => rename.mutateAsync({ speaker, name }) : null}
+          noWriteReason={NO_WRITE}
+        />
       ) : (
         <Paper p="sm">
           <Text fw={600} size="sm" mb={6}>

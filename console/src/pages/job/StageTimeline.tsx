@@ -4,6 +4,7 @@ import type { Stage } from "../../api/types";
 import { Empty } from "../../components/States";
 import { StatusBadge, statusColor } from "../../components/StatusBadge";
 import { formatDateTime, formatMs } from "../../lib/format";
+import { queueWaitMs } from "./stats";
 
 interface Span {
   left: number;
@@ -39,7 +40,7 @@ export function StageTimeline({ stages, now }: { stages: Stage[]; now: number })
       {stages.length === 0 ? (
         <Empty>No stages yet: the orchestrator has not planned this job.</Empty>
       ) : (
-        <Table.ScrollContainer minWidth={540}>
+        <Table.ScrollContainer minWidth={620}>
           <Table>
             <Table.Thead>
               <Table.Tr>
@@ -48,6 +49,9 @@ export function StageTimeline({ stages, now }: { stages: Stage[]; now: number })
                 <Table.Th w={110}>Status</Table.Th>
                 <Table.Th w={70} ta="right" title="the task's attempt counter: 0 on the first try, +1 per retry">
                   Retries
+                </Table.Th>
+                <Table.Th w={90} ta="right" style={{ whiteSpace: "nowrap" }} title="from being queued on its engine's stream to an engine taking it">
+                  Queue wait
                 </Table.Th>
                 <Table.Th w={90} ta="right" style={{ whiteSpace: "nowrap" }}>
                   Run time
@@ -78,6 +82,9 @@ export function StageTimeline({ stages, now }: { stages: Stage[]; now: number })
                       <StatusBadge status={s.status} size="xs" />
                     </Table.Td>
                     <Table.Td ta="right">{s.attempt}</Table.Td>
+                    <Table.Td ta="right" data-queue-wait>
+                      {formatMs(queueWaitMs(s, now))}
+                    </Table.Td>
                     <Table.Td ta="right">{formatMs(runMs)}</Table.Td>
                     <Table.Td visibleFrom="md">
                       <Box pos="relative" h={12} style={{ background: "var(--mantine-color-default-hover)", borderRadius: 3 }}>
@@ -102,7 +109,7 @@ export function StageTimeline({ stages, now }: { stages: Stage[]; now: number })
                   </Table.Tr>,
                   s.error ? (
                     <Table.Tr key={`${s.name}-error`}>
-                      <Table.Td colSpan={6} pt={0}>
+                      <Table.Td colSpan={7} pt={0}>
                         <Text size="xs" c="red" style={{ whiteSpace: "pre-wrap", wordBreak: "break-word" }}>
                           {s.error}
                         </Text>

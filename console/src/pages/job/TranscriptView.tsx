@@ -5,14 +5,22 @@ import type { KeyboardEvent, MouseEvent } from "react";
 import type { Segment, Transcript } from "../../api/types";
 import { Empty } from "../../components/States";
 import { formatClock } from "../../lib/format";
+import { segmentSpeaker, speakerColors, speakerEntries } from "../../lib/speakers";
 import { WordTimeline } from "../../lib/wordAt";
 import { separators } from "../../lib/words";
-import { segmentSpeaker, speakerColors } from "./speakers";
+import { SpeakerBar } from "./SpeakerBar";
+import { confidenceColor, segmentConfidence } from "./stats";
+import { Waveform } from "./Waveform";
 
 interface Props {
   transcript: Transcript;
   audioSrc: string;
   toolbar?: React.ReactNode;
+  /** {pipeline id: name}, from the job detail. */
+  speakerNames?: Record<string, string>;
+  /** Null when the key may not rename speakers. */
+  onRename: ((id: string, name: string | null) => Promise<unknown>) | null;
+  noWriteReason: string;
 }
 
 interface IndexedSegment {
@@ -24,6 +32,7 @@ interface IndexedSegment {
 const SegmentRow = memo(function SegmentRow({ item, color }: { item: IndexedSegment; color: string | undefined }) {
   const { segment, offset } = item;
   const speaker = segmentSpeaker(segment);
+  const confidence = segmentConfidence(segment);
   const gaps = separators(segment.text, segment.words);
   return (
     <Box
@@ -46,9 +55,14 @@ const SegmentRow = memo(function SegmentRow({ item, color }: { item: IndexedSegm
           {formatClock(segment.start)} – {formatClock(segment.end)}
         </Text>
         {speaker && (
-          <Badge size="xs" variant="light" color={color ?? "gray"} radius="sm" tt="none" data-speaker={speaker}>
+          <Badge size="xs" variant="light" color={color ?? "gray"} radius="sm" tt="none" data-speaker={speaker} maw={104}>
             {speaker}
           </Badge>
+        )}
+        {confidence != null && (
+          <Text size="xs" c={confidenceColor(confidence)} title="segment confidence: mean word probability (else the decoder's)" data-confidence={confidence.toFixed(2)}>
+            conf {confidence.toFixed(2)}
+          </Text>
         )}
       </Stack>
       <Text size="sm" lh={1.7}>
@@ -76,7 +90,7 @@ const SegmentRow = memo(function SegmentRow({ item, color }: { item: IndexedSegm
   );
 });
 
-export function TranscriptView({ transcript, audioSrc, toolbar }: Props) {
+export function TranscriptView({ transcript, audioSrc, toolbar, speakerNames, onRename, noWriteReason }: Props) {
   const audioRef = useRef<HTMLAudioElement>(null);
   const bodyRef = useRef<HTMLDivElement>(null);
   const [follow, setFollow] = useState(true);
@@ -96,6 +110,7 @@ export function TranscriptView({ transcript, audioSrc, toolbar }: Props) {
   }, [transcript]);
   const timeline = useMemo(() => new WordTimeline(words), [words]);
   const colors = useMemo(() => speakerColors(transcript), [transcript]);
+  const speakers = useMemo(() => speakerEntries(transcript, speakerNames), [transcript, speakerNames]);
 
   // Highlight the playing word by toggling a class on two spans: no React render per tick.
   useEffect(() => {
@@ -182,8 +197,10 @@ export function TranscriptView({ transcript, audioSrc, toolbar }: Props) {
             <Switch size="xs" label="Follow playback" checked={follow} onChange={(e) => setFollow(e.currentTarget.checked)} />
           </Group>
         </Group>
+        <Waveform media={audioRef} duration={transcript.duration} segments={transcript.segments} colors={colors} />
         <audio ref={audioRef} controls preload="metadata" src={audioSrc} style={{ width: "100%", height: 36, display: "block" }} data-testid="player" />
       </Box>
+      <SpeakerBar speakers={speakers} onRename={onRename} noWriteReason={noWriteReason} />
       <Box ref={bodyRef} p="xs" onClick={onClick} onKeyDown={onKeyDown} data-testid="transcript">
         {items.length === 0 ? (
           <Empty>The transcript has no segments{transcript.text ? "" : ": no speech was found"}.</Empty>
