@@ -5,6 +5,8 @@ engine's stream through a consumer group; a message is acked only after its outc
 (task.completed / task.failed) is on the events stream, so a crash mid-task leaves the
 message pending and another instance reclaims it once it has been idle for
 `engine_claim_idle_ms`. While a task runs, a heartbeat keeps resetting its idle time.
+Separately, the process records itself (instance, current task, outcomes) for the console
+in shared/engine_heartbeat.py, and removes that record when it stops.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from engines.base import Engine, EngineError, create
-from shared import keys, streams
+from shared import engine_heartbeat, keys, streams
 from shared.contracts import Event, TaskMessage
 from shared.logs import configure
 from shared.settings import Settings, get_settings
@@ -44,18 +46,29 @@ class Runner:
         self.stream = keys.engine_stream(engine.engine_id)
         self.consumer = f"{engine.engine_id}-{socket.gethostname()}-{os.getpid()}"
         self.stopping = asyncio.Event()
+        interval_s, ttl_s = engine_heartbeat.timing(settings.engine_claim_idle_ms)
+        # The console's view of this process (shared/engine_heartbeat.py), not the stream's.
+        self.presence = engine_heartbeat.Heartbeat(r, engine.engine_id, self.consumer, interval_s=interval_s, ttl_s=ttl_s)
 
     async def run(self) -> None:
         await streams.ensure_group(self.r, self.stream, keys.ENGINE_GROUP)
+        presence = asyncio.create_task(self.presence.run())
         log.info("engine_ready", stream=self.stream, consumer=self.consumer)
-        while not self.stopping.is_set():
-            try:
-                for msg in await self._next():
-                    await self.handle(msg)
-            except RedisError as exc:
-                # Unacked work stays pending and is reclaimed later; wait for Redis to return.
-                log.warning("redis_unavailable", error=str(exc))
-                await asyncio.sleep(1)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    for msg in await self._next():
+                        await self.handle(msg)
+                except RedisError as exc:
+                    # Unacked work stays pending and is reclaimed later; wait for Redis to return.
+                    log.warning("redis_unavailable", error=str(exc))
+                    await asyncio.sleep(1)
+        finally:
+            presence.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await presence
+            with contextlib.suppress(RedisError):
+                await self.presence.remove()
         log.info("engine_stopped")
 
     async def _next(self) -> list[streams.Message]:
@@ -116,6 +129,7 @@ class Runner:
         started_at = time.time()
         await self._publish(self._event(task, "task.started", started_at=started_at))
         log.info("task_started")
+        await self.presence.task_started(task.task_id)
         heartbeat = asyncio.create_task(self._heartbeat(msg))
         try:
             with tempfile.TemporaryDirectory(prefix=f"dalston-{self.engine.engine_id}-") as workdir:
@@ -134,8 +148,11 @@ class Runner:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
         event.finished_at = time.time()
-        await self._publish(event)
-        await self._ack(msg)
+        try:
+            await self._publish(event)
+            await self._ack(msg)
+        finally:
+            await self.presence.task_finished()
 
     async def _heartbeat(self, msg: streams.Message) -> None:
         interval = self.settings.engine_claim_idle_ms / 3000
@@ -151,6 +168,8 @@ class Runner:
 
     async def _publish(self, event: Event) -> None:
         await streams.publish(self.r, keys.EVENTS_STREAM, event.model_dump(mode="json"))
+        if event.type in ("task.completed", "task.failed"):
+            self.presence.count(failed=event.type == "task.failed")
 
     async def _ack(self, msg: streams.Message) -> None:
         await streams.ack(self.r, msg, keys.ENGINE_GROUP)

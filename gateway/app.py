@@ -12,8 +12,10 @@ from sqlalchemy import text
 
 from gateway import elevenlabs, errors, exports, job_actions, job_audio, jobs, keys, openai, realtime_sessions, webhooks
 from gateway.auth import check_routes, public
+from gateway.console import engines as console_engines
 from gateway.console import overview as console_overview
 from gateway.console import session as console_session
+from gateway.console import settings as console_settings
 from gateway.console import spa as console_spa
 from gateway.elevenlabs import realtime as elevenlabs_realtime
 from gateway.limits import RequestLimitsMiddleware
@@ -65,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(console_session.router)
     app.include_router(console_overview.router)
+    app.include_router(console_engines.router)
+    app.include_router(console_settings.router)
     app.include_router(console_spa.router)
 
     @app.get("/health", tags=["ops"], dependencies=[Depends(public())])

@@ -20,6 +20,9 @@ const Sessions = lazy(() => import("./pages/Sessions"));
 const SessionPage = lazy(() => import("./pages/SessionPage"));
 const Audit = lazy(() => import("./pages/Audit"));
 const Webhooks = lazy(() => import("./pages/Webhooks"));
+const Engines = lazy(() => import("./pages/Engines"));
+const Models = lazy(() => import("./pages/Models"));
+const Settings = lazy(() => import("./pages/Settings"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
 const router = createBrowserRouter(
@@ -47,6 +50,9 @@ const router = createBrowserRouter(
             { path: "sessions/:id", element: <SessionPage /> },
             { path: "audit", element: <Audit /> },
             { path: "webhooks", element: <Webhooks /> },
+            { path: "engines", element: <Engines /> },
+            { path: "models", element: <Models /> },
+            { path: "settings", element: <Settings /> },
             { path: "*", element: <NotFound /> },
           ],
         },

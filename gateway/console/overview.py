@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
@@ -18,11 +18,11 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth import ADMIN_SCOPE, Principal, require_scope
+from gateway.console.engines import LONGEST_JOB, RealtimePool, live_instances, queue_of, realtime_pool
 from gateway.errors import ApiError
-from gateway.realtime.proxy import registry
 from gateway.schemas import ErrorResponse
 from gateway.services import Services, ServicesDep
-from shared import catalogue, keys, streams
+from shared import catalogue
 from shared.db import Job, JobStatus
 
 router = APIRouter(prefix="/v1/console", tags=["console"], responses={s: {"model": ErrorResponse} for s in (400, 401, 403)})
@@ -31,9 +31,8 @@ Reader = Annotated[Principal, Depends(require_scope("jobs:read"))]
 HOURS = 24
 RECENT_FAILURES = 10
 # Hourly completions are bucketed by completed_at, but the scan is bounded by created_at
-# (the indexed column): a job that finishes more than this long after it was submitted is
+# (the indexed column): a job that finishes more than LONGEST_JOB after it was submitted is
 # left out of the hour it finished in. Task timeouts end real jobs long before that.
-LONGEST_JOB = timedelta(days=2)
 
 
 class JobsByStatus(BaseModel):
@@ -67,29 +66,9 @@ class EngineQueue(BaseModel):
     length: int = Field(description="entries in the stream (acknowledged ones stay until trimmed)")
     pending: int = Field(description="delivered to an engine, not acknowledged yet (being worked on, or held by a dead engine)")
     lag: int | None = Field(description="entries not yet delivered to any engine; null when Redis cannot tell")
-    live_consumers: int = Field(
-        description="engines that took work within DALSTON_ENGINE_CLAIM_IDLE_MS (Redis dates a consumer by its last "
-        "delivery, so an engine waiting on an empty stream is not counted)"
+    live_instances: int = Field(
+        description="engine processes heartbeating now (idle or busy); 0 with lag > 0 means queued work nobody will take"
     )
-
-
-class RealtimeWorker(BaseModel):
-    id: str
-    url: str
-    status: str
-    capacity: int
-    active_sessions: int
-    models: list[str]
-    heartbeat_age_seconds: float | None
-
-
-class RealtimePool(BaseModel):
-    status: Literal["available", "full", "unavailable"]
-    capacity: int
-    active_sessions: int
-    available_slots: int
-    models: list[str]
-    workers: list[RealtimeWorker]
 
 
 class Overview(BaseModel):
@@ -178,22 +157,18 @@ async def _recent_failures(db: AsyncSession, tenant_id: uuid.UUID | None) -> lis
 async def _engines(services: Services) -> list[EngineQueue]:
     queues = []
     for engine in catalogue.ENGINES.values():
-        stream = keys.engine_stream(engine.id)
-        info = await streams.group_info(services.redis, stream, keys.ENGINE_GROUP)
-        if info is None:
+        queue = await queue_of(services, engine.id)
+        if queue is None:
             continue  # never used here: no queue to show
-        live = await streams.live_consumers(
-            services.redis, stream, keys.ENGINE_GROUP, max_idle_ms=services.settings.engine_claim_idle_ms
-        )
         queues.append(
             EngineQueue(
                 engine_id=engine.id,
                 stage=engine.stage,
-                stream=stream,
-                length=info.length,
-                pending=info.pending,
-                lag=info.lag,
-                live_consumers=live,
+                stream=queue.stream,
+                length=queue.length,
+                pending=queue.pending,
+                lag=queue.lag,
+                live_instances=len(await live_instances(services, engine.id)),
             )
         )
     return queues
@@ -228,5 +203,5 @@ async def overview(
         error_rate=failed / (completed + failed) if completed + failed else None,
         recent_failures=failures,
         engines=await _engines(services) if admin else None,
-        realtime=RealtimePool.model_validate(await registry(services).status()) if admin else None,
+        realtime=await realtime_pool(services) if admin else None,
     )

@@ -275,6 +275,8 @@ def expected_scopes(method: str, path: str) -> frozenset[str]:
         return frozenset()  # any valid key may ask who it is
     if path in ("/v1/console/session", "/v1/console/session/tenant"):
         return frozenset()  # the session cookie itself, whatever its key's scopes
+    if path in ("/v1/console/engines", "/v1/console/models", "/v1/console/settings"):
+        return frozenset({"admin"})  # the whole system's engines, models and configuration
     if path == "/v1/console/overview":
         return frozenset({"jobs:read"})
     if path.startswith(("/v1/single-use-token", "/v1/tokens")):

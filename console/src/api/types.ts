@@ -140,7 +140,8 @@ export interface EngineStats {
   length: number;
   pending: number;
   lag: number | null;
-  live_consumers: number;
+  /** Engine processes heartbeating now, idle or busy. */
+  live_instances: number;
 }
 
 export interface RealtimeWorker {

@@ -6,6 +6,7 @@ import { IconKey } from "@tabler/icons-react";
 import { IconShieldCheck } from "@tabler/icons-react";
 import { IconMicrophone } from "@tabler/icons-react";
 import { IconWebhook } from "@tabler/icons-react";
+import { IconAdjustments, IconBrain, IconCpu } from "@tabler/icons-react";
 import { useQueryClient } from "@tanstack/react-query";
 import { Suspense, useState } from "react";
 import { NavLink as RouterNavLink, Outlet, useLocation, useNavigate } from "react-router-dom";
@@ -147,6 +148,22 @@ export function Layout() {
             active={location.pathname.startsWith("/webhooks")}
           />
         )}
+        {session?.scopes.includes("admin") &&
+          [
+            { to: "/engines", label: "Engines", icon: IconCpu },
+            { to: "/models", label: "Models", icon: IconBrain },
+            { to: "/settings", label: "Settings", icon: IconAdjustments },
+          ].map((item) => (
+            <NavLink
+              key={item.to}
+              component={RouterNavLink}
+              to={item.to}
+              label={item.label}
+              leftSection={<item.icon size={18} stroke={1.6} />}
+              onClick={close}
+              active={location.pathname.startsWith(item.to)}
+            />
+          ))}
       </AppShell.Navbar>
 
       <AppShell.Main>

@@ -15,16 +15,19 @@ import { useNow } from "../lib/useNow";
 // recharts is most of the dashboard's weight: the numbers render while it loads.
 const HourlyChart = lazy(() => import("./dashboard/HourlyChart"));
 
-function stalled(e: { lag: number | null; live_consumers: number }): boolean {
-  return (e.lag ?? 0) > 0 && e.live_consumers === 0;
+function stalled(e: { lag: number | null; pending: number; live_instances: number }): boolean {
+  return e.live_instances === 0 && (e.lag ?? 0) + e.pending > 0;
 }
 
-function Panel({ title, children }: { title: string; children: ReactNode }) {
+function Panel({ title, action, children }: { title: string; action?: ReactNode; children: ReactNode }) {
   return (
     <Paper p="sm">
-      <Text fw={600} size="sm" mb="xs">
-        {title}
-      </Text>
+      <Group justify="space-between" mb="xs">
+        <Text fw={600} size="sm">
+          {title}
+        </Text>
+        {action}
+      </Group>
       {children}
     </Paper>
   );
@@ -127,7 +130,14 @@ function RecentFailures({ failures }: { failures: RecentFailure[] }) {
 
 function Engines({ engines }: { engines: EngineStats[] }) {
   return (
-    <Panel title="Engine queues">
+    <Panel
+      title="Engine queues"
+      action={
+        <Anchor component={Link} to="/engines" size="xs">
+          Instances and run times: Engines page
+        </Anchor>
+      }
+    >
       {engines.length === 0 ? (
         <Empty>No engine streams exist yet.</Empty>
       ) : (
@@ -140,8 +150,8 @@ function Engines({ engines }: { engines: EngineStats[] }) {
                 <Table.Th ta="right">Stream length</Table.Th>
                 <Table.Th ta="right">Pending</Table.Th>
                 <Table.Th ta="right">Lag</Table.Th>
-                <Table.Th ta="right" title="engines that took work recently; an idle engine on an empty stream is not counted">
-                  Recently active
+                <Table.Th ta="right" title="engine processes heartbeating now, idle or busy">
+                  Live instances
                 </Table.Th>
               </Table.Tr>
             </Table.Thead>
@@ -155,11 +165,15 @@ function Engines({ engines }: { engines: EngineStats[] }) {
                   <Table.Td ta="right">{e.length}</Table.Td>
                   <Table.Td ta="right">{e.pending}</Table.Td>
                   <Table.Td ta="right">{e.lag ?? "—"}</Table.Td>
-                  <Table.Td ta="right">
-                    {/* Red only when work waits and no engine has taken any lately: idle engines look the same as none. */}
-                    <Text span size="sm" c={stalled(e) ? "red" : undefined} fw={stalled(e) ? 700 : undefined}>
-                      {e.live_consumers}
-                    </Text>
+                  <Table.Td ta="right" data-testid={`live-instances-${e.engine_id}`}>
+                    {/* Red when work waits and no engine process is alive to take it. */}
+                    {stalled(e) ? (
+                      <Text span size="sm" c="red" fw={700}>
+                        0 · no instance running
+                      </Text>
+                    ) : (
+                      e.live_instances
+                    )}
                   </Table.Td>
                 </Table.Tr>
               ))}
