@@ -16,7 +16,8 @@ export default defineConfig({
   },
   server: {
     proxy: {
-      "/v1": { target: gateway, changeOrigin: false },
+      // ws: the live page's realtime WebSocket goes through the proxy as well.
+      "/v1": { target: gateway, changeOrigin: false, ws: true },
     },
   },
   test: {

@@ -17,6 +17,7 @@ const JobPage = lazy(() => import("./pages/JobPage"));
 const NewJob = lazy(() => import("./pages/NewJob"));
 const Keys = lazy(() => import("./pages/Keys"));
 const Sessions = lazy(() => import("./pages/Sessions"));
+const Live = lazy(() => import("./pages/Live"));
 const SessionPage = lazy(() => import("./pages/SessionPage"));
 const Audit = lazy(() => import("./pages/Audit"));
 const Webhooks = lazy(() => import("./pages/Webhooks"));
@@ -48,6 +49,7 @@ const router = createBrowserRouter(
             { path: "keys", element: <Keys /> },
             { path: "sessions", element: <Sessions /> },
             { path: "sessions/:id", element: <SessionPage /> },
+            { path: "live", element: <Live /> },
             { path: "audit", element: <Audit /> },
             { path: "webhooks", element: <Webhooks /> },
             { path: "engines", element: <Engines /> },

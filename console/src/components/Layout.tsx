@@ -5,6 +5,7 @@ import { IconGauge, IconList, IconLogout, IconUpload } from "@tabler/icons-react
 import { IconKey } from "@tabler/icons-react";
 import { IconShieldCheck } from "@tabler/icons-react";
 import { IconMicrophone } from "@tabler/icons-react";
+import { IconBroadcast } from "@tabler/icons-react";
 import { IconWebhook } from "@tabler/icons-react";
 import { IconAdjustments, IconBrain, IconCpu } from "@tabler/icons-react";
 import { useQueryClient } from "@tanstack/react-query";
@@ -116,6 +117,16 @@ export function Layout() {
             leftSection={<IconMicrophone size={18} stroke={1.6} />}
             onClick={close}
             active={location.pathname.startsWith("/sessions")}
+          />
+        )}
+        {hasScope(session, "realtime") && (
+          <NavLink
+            component={RouterNavLink}
+            to="/live"
+            label="Live transcription"
+            leftSection={<IconBroadcast size={18} stroke={1.6} />}
+            onClick={close}
+            active={location.pathname.startsWith("/live")}
           />
         )}
         {session?.scopes.includes("admin") && (

@@ -1,5 +1,5 @@
 import { Anchor, Button, Group, Paper, SegmentedControl, Stack, Table, Text, Title } from "@mantine/core";
-import { IconChevronRight, IconChevronsLeft, IconRefresh } from "@tabler/icons-react";
+import { IconChevronRight, IconChevronsLeft, IconMicrophone, IconRefresh } from "@tabler/icons-react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 
 import { SESSION_STATUSES, useRealtimeSessions } from "../api/sessions";
@@ -45,9 +45,14 @@ export default function Sessions() {
     <Stack gap="md">
       <Group justify="space-between" align="center">
         <Title order={3}>Realtime sessions</Title>
-        <Button variant="default" size="xs" leftSection={<IconRefresh size={14} />} onClick={() => sessions.refetch()} loading={sessions.isFetching && !sessions.isPending}>
-          Refresh
-        </Button>
+        <Group gap="xs">
+          <Button component={Link} to="/live" size="xs" leftSection={<IconMicrophone size={14} />}>
+            Start live transcription
+          </Button>
+          <Button variant="default" size="xs" leftSection={<IconRefresh size={14} />} onClick={() => sessions.refetch()} loading={sessions.isFetching && !sessions.isPending}>
+            Refresh
+          </Button>
+        </Group>
       </Group>
       <SegmentedControl size="xs" data={FILTERS} value={status ?? "all"} onChange={setFilter} style={{ alignSelf: "flex-start" }} aria-label="Filter by status" />
       {sessions.isError && sessions.data && <ErrorAlert error={sessions.error} title="Refreshing failed" />}
