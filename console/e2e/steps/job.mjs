@@ -18,13 +18,15 @@ async function download(page, format) {
   return { name: file.suggestedFilename(), bytes: where ? await readFile(where) : Buffer.alloc(0) };
 }
 
-async function waitForStatus(page, timeout) {
+// The page of job `id` (not the one it came from, still on screen for a moment) once it has finished.
+async function waitForStatus(page, id, timeout) {
+  const selector = `[data-testid="job-status"][data-job-id="${id}"]`;
   await page.waitForFunction(
-    (terminal) => terminal.includes(document.querySelector('[data-testid="job-status"]')?.getAttribute("data-status") ?? ""),
-    TERMINAL,
+    ({ selector, terminal }) => terminal.includes(document.querySelector(selector)?.getAttribute("data-status") ?? ""),
+    { selector, terminal: TERMINAL },
     { timeout, polling: 500 },
   );
-  return page.getByTestId("job-status").getAttribute("data-status");
+  return page.locator(selector).getAttribute("data-status");
 }
 
 export async function jobStep(page, ctx) {
@@ -47,7 +49,7 @@ export async function jobStep(page, ctx) {
   const jobs = [speakersJob];
   try {
     await page.goto(`${BASE_URL}/console/jobs/${speakersJob}`);
-    check((await waitForStatus(page, JOB_TIMEOUT_MS)) === "completed", "the per_channel job completes");
+    check((await waitForStatus(page, speakersJob, JOB_TIMEOUT_MS)) === "completed", "the per_channel job completes");
     await page.locator("[data-testid=transcript] .word[data-start]").first().waitFor();
 
     // --- the waveform -------------------------------------------------------------------
@@ -105,11 +107,15 @@ export async function jobStep(page, ctx) {
     const rerunId = page.url().split("/").pop();
     jobs.push(rerunId);
     check(true, `re-running opens the new job ${rerunId}`);
-    check((await waitForStatus(page, JOB_TIMEOUT_MS)) === "completed", "the re-run job completes");
+    check((await waitForStatus(page, rerunId, JOB_TIMEOUT_MS)) === "completed", "the re-run job completes");
     await page.locator("[data-speaker-chip=channel_0]").waitFor();
     check((await page.locator("[data-speaker-chip=channel_0]").innerText()).includes("channel_0"), "the re-run has its own speakers (names stay with the source job)");
   } finally {
-    for (const id of jobs) await fetch(`${BASE_URL}/v1/audio/transcriptions/${id}`, { method: "DELETE", headers: auth }).catch(() => {});
+    for (const id of jobs) {
+      // A job still running (a failed check) is cancelled first: only finished jobs can be deleted.
+      await fetch(`${BASE_URL}/v1/audio/transcriptions/${id}/cancel`, { method: "POST", headers: auth }).catch(() => {});
+      await fetch(`${BASE_URL}/v1/audio/transcriptions/${id}`, { method: "DELETE", headers: auth }).catch(() => {});
+    }
     log(`removed the step's jobs (${jobs.length})`);
   }
 

@@ -231,7 +231,7 @@ function Header({ job, now }: { job: JobDetail; now: number }) {
             <Title order={3} style={{ wordBreak: "break-all" }} data-testid="job-title">
               {job.audio.filename || "Untitled upload"}
             </Title>
-            <span data-testid="job-status" data-status={job.status}>
+            <span data-testid="job-status" data-status={job.status} data-job-id={job.id}>
               <StatusBadge status={job.status} size="md" />
             </span>
           </Group>

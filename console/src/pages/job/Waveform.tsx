@@ -31,6 +31,10 @@ export function Waveform({ media, duration, segments, colors }: Props) {
   const waveColor = dark ? theme.colors.gray[6] : theme.colors.gray[4];
   const progressColor = dark ? theme.colors.blue[4] : theme.colors.blue[6];
   const cursorColor = dark ? theme.colors.gray[2] : theme.colors.dark[7];
+  // The colour scheme may settle after the first render, before wavesurfer's chunk arrives:
+  // it is created with the colours of that moment, and follows changes through setOptions.
+  const palette = useRef({ waveColor, progressColor, cursorColor });
+  palette.current = { waveColor, progressColor, cursorColor };
 
   useEffect(() => {
     const element = media.current;
@@ -46,9 +50,7 @@ export function Waveform({ media, duration, segments, colors }: Props) {
           container: box,
           media: element,
           height: HEIGHT,
-          waveColor,
-          progressColor,
-          cursorColor,
+          ...palette.current,
           cursorWidth: 2,
           barWidth: 2,
           barGap: 1,
