@@ -11,6 +11,8 @@ export const AUDIT_ACTIONS = [
   "tenant.created",
   "token.issued",
   "job.deleted",
+  "job.speakers_renamed",
+  "job.rerun",
   "transcript.exported",
   "webhook.created",
   "webhook.deleted",
