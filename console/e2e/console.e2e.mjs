@@ -16,6 +16,7 @@ import { sessionsStep } from "./steps/sessions.mjs";
 import { jobStep } from "./steps/job.mjs";
 
 import { keysStep } from "./steps/keys.mjs";
+import { jobsStep } from "./steps/jobs.mjs";
 import { auditStep } from "./steps/audit.mjs";
 import { webhooksStep } from "./steps/webhooks.mjs";
 
@@ -299,6 +300,9 @@ async function main() {
     await page.getByRole("heading", { name: "Jobs" }).waitFor();
     await page.waitForLoadState("networkidle").catch(() => {});
     check((await page.locator(`tr[data-job-id="${jobId}"]`).count()) === 0, "deleting the job (confirmed) removes it from the jobs table");
+
+    // --- jobs list: filters and bulk cancel / delete --------------------------------------
+    await jobsStep(page, { BASE_URL, API_KEY, ROOT, check, shot, log, expectStatuses: (s) => (expectedStatuses = new Set(s)) });
 
     // --- API keys (admin) ---------------------------------------------------------------
     await keysStep(page, { BASE_URL, check, shot, log });

@@ -1,58 +1,46 @@
-import { Anchor, Button, Group, Paper, Progress, SegmentedControl, Stack, Table, Text, Title, Tooltip } from "@mantine/core";
-import { IconAlertCircle, IconChevronRight, IconChevronsLeft, IconRefresh } from "@tabler/icons-react";
+import { Anchor, Button, Checkbox, Group, Paper, Stack, Table, Text, Title } from "@mantine/core";
+import { IconChevronRight, IconChevronsLeft, IconFilterOff, IconRefresh } from "@tabler/icons-react";
 import { useQueries } from "@tanstack/react-query";
+import { useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 
 import { fetchJob } from "../api/endpoints";
-import { keys, useJobs } from "../api/queries";
-import { ACTIVE_STATUSES, JOB_STATUSES } from "../api/types";
-import type { JobDetail, JobSummary } from "../api/types";
+import { useJobList } from "../api/jobList";
+import { keys, useSession } from "../api/queries";
+import { ACTIVE_STATUSES } from "../api/types";
+import type { JobDetail } from "../api/types";
+import { hasScope } from "../auth/scopes";
 import { Empty, ErrorAlert, PageLoader } from "../components/States";
 import { StatusBadge } from "../components/StatusBadge";
+import { pageSelectionState, remainingSelection, toggle, togglePage } from "../lib/bulk";
+import type { BulkResult } from "../lib/bulk";
 import { formatAgo, formatBytes, formatDateTime, formatDuration, humanize } from "../lib/format";
+import { activeFilterCount, filtersFromParams, NO_FILTERS, paramsFromFilters, withFilter } from "../lib/jobFilters";
+import type { JobFilters } from "../lib/jobFilters";
 import { useNow } from "../lib/useNow";
+import { BulkActions } from "./jobs/BulkActions";
+import { JobFiltersBar } from "./jobs/JobFiltersBar";
+import { ProgressCell } from "./jobs/ProgressCell";
 
 const PAGE_SIZE = 25;
-const FILTERS = [{ value: "all", label: "All" }, ...JOB_STATUSES.map((s) => ({ value: s, label: s }))];
-
-function ProgressCell({ job, detail }: { job: JobSummary; detail: JobDetail | undefined }) {
-  if (ACTIVE_STATUSES.includes(job.status)) {
-    if (!detail) return <Text size="xs" c="dimmed">…</Text>;
-    const pct = Math.round(detail.progress * 100);
-    return (
-      <Group gap={6} wrap="nowrap">
-        <Progress value={pct} w={80} size="sm" animated={job.status === "running"} aria-label="progress" />
-        <Text size="xs" c="dimmed" w={32}>
-          {pct} %
-        </Text>
-      </Group>
-    );
-  }
-  if (job.status === "failed" && job.error) {
-    return (
-      <Tooltip label={job.error} multiline w={360} withArrow>
-        <Group gap={4} wrap="nowrap" c="red">
-          <IconAlertCircle size={14} />
-          <Text size="xs" lineClamp={1} maw={180}>
-            {job.error}
-          </Text>
-        </Group>
-      </Tooltip>
-    );
-  }
-  return <Text size="xs" c="dimmed">—</Text>;
-}
 
 export default function Jobs() {
   const [params, setParams] = useSearchParams();
   const navigate = useNavigate();
   const now = useNow(10000);
-  const status = params.get("status");
+  const session = useSession();
+  const canWrite = hasScope(session.data, "jobs:write");
+  const filters = filtersFromParams(params);
   const cursor = params.get("cursor");
-  const query = { status: status && status !== "all" ? status : null, cursor, limit: PAGE_SIZE };
-  const jobs = useJobs(query);
+  const jobs = useJobList(filters, cursor, PAGE_SIZE);
+  const rows = useMemo(() => jobs.data?.jobs ?? [], [jobs.data]);
+  const [selection, setSelection] = useState<Set<string>>(new Set());
 
-  const active = (jobs.data?.jobs ?? []).filter((j) => ACTIVE_STATUSES.includes(j.status)).slice(0, PAGE_SIZE);
+  // A selection belongs to the rows on screen: a new filter or page starts a new one.
+  const listKey = params.toString();
+  useEffect(() => setSelection(new Set()), [listKey]);
+
+  const active = rows.filter((j) => ACTIVE_STATUSES.includes(j.status));
   const details = useQueries({
     queries: active.map((j) => ({
       queryKey: keys.job(j.id),
@@ -66,26 +54,32 @@ export default function Jobs() {
     if (d.data) detailById.set(d.data.id, d.data);
   });
 
-  function setFilter(value: string) {
-    const next = new URLSearchParams();
-    if (value !== "all") next.set("status", value);
-    setParams(next);
+  function setFilter(name: keyof JobFilters, value: string | null, options: { replace?: boolean } = {}) {
+    // Any change of filter starts again from the first page.
+    setParams((prev) => paramsFromFilters(withFilter(filtersFromParams(prev), name, value)), { replace: options.replace });
+  }
+
+  function clearFilters() {
+    setParams(paramsFromFilters(NO_FILTERS));
   }
 
   function goNext() {
     if (!jobs.data?.next_cursor) return;
-    const next = new URLSearchParams(params);
-    next.set("cursor", jobs.data.next_cursor);
-    setParams(next);
+    setParams(paramsFromFilters(filters, jobs.data.next_cursor));
   }
 
   function goFirst() {
-    const next = new URLSearchParams(params);
-    next.delete("cursor");
-    setParams(next);
+    setParams(paramsFromFilters(filters));
   }
 
-  const rows = jobs.data?.jobs ?? [];
+  function finished(results: BulkResult[]) {
+    setSelection(new Set(remainingSelection(results)));
+  }
+
+  const pageIds = rows.map((j) => j.id);
+  const pageState = pageSelectionState(selection, pageIds);
+  const selectedJobs = rows.filter((j) => selection.has(j.id));
+  const filtered = activeFilterCount(filters) > 0;
 
   return (
     <Stack gap="md">
@@ -100,7 +94,7 @@ export default function Jobs() {
           </Button>
         </Group>
       </Group>
-      <SegmentedControl size="xs" data={FILTERS} value={status ?? "all"} onChange={setFilter} style={{ alignSelf: "flex-start" }} aria-label="Filter by status" />
+      <JobFiltersBar filters={filters} modelsInUse={rows.map((j) => j.model)} onChange={setFilter} onClear={clearFilters} />
       {jobs.isError && jobs.data && <ErrorAlert error={jobs.error} title="Refreshing failed" />}
       {jobs.isPending ? (
         <PageLoader />
@@ -108,10 +102,21 @@ export default function Jobs() {
         <ErrorAlert error={jobs.error} />
       ) : (
         <Paper>
-          <Table.ScrollContainer minWidth={760}>
+          <BulkActions selected={selectedJobs} canWrite={canWrite} onFinished={finished} onClearSelection={() => setSelection(new Set())} />
+          <Table.ScrollContainer minWidth={800}>
             <Table highlightOnHover stickyHeader>
               <Table.Thead>
                 <Table.Tr>
+                  <Table.Th w={40}>
+                    <Checkbox
+                      aria-label="Select all jobs on this page"
+                      checked={pageState === "all"}
+                      indeterminate={pageState === "some"}
+                      disabled={!canWrite || rows.length === 0}
+                      onChange={() => setSelection((s) => togglePage(s, pageIds))}
+                      data-testid="select-page"
+                    />
+                  </Table.Th>
                   <Table.Th w={180}>Created</Table.Th>
                   <Table.Th miw={200}>File</Table.Th>
                   <Table.Th w={90} ta="right">
@@ -129,7 +134,22 @@ export default function Jobs() {
               </Table.Thead>
               <Table.Tbody>
                 {rows.map((job) => (
-                  <Table.Tr key={job.id} className="clickable-row" onClick={() => navigate(`/jobs/${job.id}`)} data-job-id={job.id}>
+                  <Table.Tr
+                    key={job.id}
+                    className="clickable-row"
+                    onClick={() => navigate(`/jobs/${job.id}`)}
+                    data-job-id={job.id}
+                    bg={selection.has(job.id) ? "var(--mantine-primary-color-light)" : undefined}
+                  >
+                    <Table.Td onClick={(e) => e.stopPropagation()}>
+                      <Checkbox
+                        aria-label={`Select ${job.audio.filename || job.id}`}
+                        checked={selection.has(job.id)}
+                        disabled={!canWrite}
+                        onChange={() => setSelection((s) => toggle(s, job.id))}
+                        data-testid="select-job"
+                      />
+                    </Table.Td>
                     <Table.Td style={{ whiteSpace: "nowrap" }}>
                       <Text size="sm">{formatDateTime(job.created_at)}</Text>
                       <Text size="xs" c="dimmed">
@@ -162,12 +182,24 @@ export default function Jobs() {
               </Table.Tbody>
             </Table>
           </Table.ScrollContainer>
-          {rows.length === 0 && <Empty>{cursor ? "No more jobs." : status && status !== "all" ? `No ${status} jobs.` : "No jobs yet. Submit one from New transcription."}</Empty>}
+          {rows.length === 0 &&
+            (filtered ? (
+              <Stack align="center" gap="xs" py="md" data-testid="jobs-empty-filtered">
+                <Text size="sm" c="dimmed">
+                  No jobs match these filters{cursor ? " on this page" : ""}.
+                </Text>
+                <Button variant="default" size="xs" leftSection={<IconFilterOff size={14} />} onClick={clearFilters}>
+                  Clear filters
+                </Button>
+              </Stack>
+            ) : (
+              <Empty>{cursor ? "No more jobs." : "No jobs yet. Submit one from New transcription."}</Empty>
+            ))}
         </Paper>
       )}
       <Group justify="space-between">
         <Text size="xs" c="dimmed">
-          {rows.length > 0 ? `${rows.length} job${rows.length === 1 ? "" : "s"} on this page, newest first` : ""}
+          {rows.length > 0 ? `${rows.length} job${rows.length === 1 ? "" : "s"} on this page${filtered ? " matching the filters" : ""}, newest first` : ""}
         </Text>
         <Group gap="xs">
           <Button variant="default" size="xs" leftSection={<IconChevronsLeft size={14} />} disabled={!cursor} onClick={goFirst}>
