@@ -18,6 +18,7 @@ import { jobStep } from "./steps/job.mjs";
 import { keysStep } from "./steps/keys.mjs";
 import { jobsStep } from "./steps/jobs.mjs";
 import { auditStep } from "./steps/audit.mjs";
+import { enginesStep } from "./steps/engines.mjs";
 import { webhooksStep } from "./steps/webhooks.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -312,6 +313,9 @@ async function main() {
 
     // --- webhooks ------------------------------------------------------------------------
     await webhooksStep(page, { BASE_URL, check, shot, log });
+
+    // --- engines, models, settings (admin) ----------------------------------------------
+    await enginesStep(page, { BASE_URL, API_KEY, check, shot, log });
 
     // --- audit log (admin): the events of the steps above -------------------------------
     await auditStep(page, { BASE_URL, check, shot, log });

@@ -85,8 +85,8 @@ def mask_url(value: str) -> str:
     userinfo = rest[:at] if at >= 0 else ""
     if ":" in userinfo:
         rest = f"{userinfo.split(':', 1)[0]}:{MASK}{rest[at:]}"
-    elif userinfo and "/" not in userinfo:
-        rest = f"{MASK}{rest[at:]}"
+    elif userinfo and "/" not in userinfo and scheme.lower() in ("http://", "https://"):
+        rest = f"{MASK}{rest[at:]}"  # a token as the user name (https://TOKEN@host); elsewhere a user name
     return scheme + SECRET_QUERY.sub(lambda m: m.group(1) + MASK, rest)
 
 

@@ -70,6 +70,7 @@ def test_every_field_is_listed_once_with_its_variable(monkeypatch: pytest.Monkey
         ("https://tok@github.com/x", f"https://{MASK}@github.com/x"),
         ("postgresql://h/db?sslmode=require&password=zz", f"postgresql://h/db?sslmode=require&password={MASK}"),
         ("http://127.0.0.1:9000", "http://127.0.0.1:9000"),
+        ("postgresql://postgres@127.0.0.1:5432/db", "postgresql://postgres@127.0.0.1:5432/db"),
         ("/models/whisper", "/models/whisper"),
     ],
 )

@@ -3,6 +3,10 @@
 
 import { DASH, formatDuration } from "./format";
 
+/** Mantine Badge styles that show the whole label in the case it was written (Mantine cuts
+ *  long labels with an ellipsis and upper-cases them: "1.2 S AGO" reads badly). */
+export const FULL_BADGE = { root: { overflow: "visible", maxWidth: "none", textTransform: "none" }, label: { overflow: "visible" } } as const;
+
 /** An engine heartbeats every 5 s at most (shared/engine_heartbeat.py); twice that is late. */
 export const FRESH_HEARTBEAT_S = 10;
 

@@ -8,7 +8,7 @@ import { useEngines, type EngineStatus, type EnginesView } from "../api/engines"
 import { useSession } from "../api/queries";
 import type { RealtimeStats } from "../api/types";
 import { Empty, ErrorAlert, PageLoader } from "../components/States";
-import { engineHealth, formatAge, formatSeconds, heartbeatAge, HEALTH, isFresh, loadPercent, waitingTasks } from "../lib/engines";
+import { engineHealth, formatAge, FULL_BADGE, formatSeconds, heartbeatAge, HEALTH, isFresh, loadPercent, waitingTasks } from "../lib/engines";
 import { formatAgo, formatDateTime } from "../lib/format";
 import { useNow } from "../lib/useNow";
 
@@ -30,6 +30,9 @@ function Section({ title, hint, children }: { title: string; hint?: string; chil
   );
 }
 
+const FULL = FULL_BADGE;
+const NOWRAP = { whiteSpace: "nowrap" } as const;
+
 function num(n: number | null | undefined): string {
   return n == null ? "—" : n.toLocaleString();
 }
@@ -43,8 +46,8 @@ function EngineBadges({ e }: { e: EngineStatus }) {
         </Badge>
       )}
       {e.runs_stages.length > 0 && (
-        <Badge size="xs" variant="light" color="grape">
-          integrated: {e.runs_stages.join(" + ")}
+        <Badge size="xs" variant="light" color="grape" title={`runs ${e.runs_stages.join(", ")} in one task`}>
+          integrated
         </Badge>
       )}
       {e.word_timestamps && (
@@ -98,7 +101,7 @@ function EnginesTable({ view }: { view: EnginesView }) {
               const h = HEALTH[health];
               const s = e.last_24h;
               return (
-                <Table.Tr key={e.engine_id} data-engine-id={e.engine_id} data-health={health} data-instances={e.instances.length}>
+                <Table.Tr key={e.engine_id} data-engine-id={e.engine_id} data-health={health} data-instances={e.instances.length} data-done={s.completed}>
                   <Table.Td>
                     <Text size="sm" className="mono" fw={600}>
                       {e.engine_id}
@@ -111,7 +114,7 @@ function EnginesTable({ view }: { view: EnginesView }) {
                   <Table.Td>{e.stage}</Table.Td>
                   <Table.Td>
                     <Tooltip label={e.unconfigured ?? h.hint} multiline w={260} withArrow>
-                      <Badge color={h.color} variant={health === "stalled" ? "filled" : "light"} style={{ whiteSpace: "nowrap" }}>
+                      <Badge color={h.color} variant={health === "stalled" ? "filled" : "light"} styles={FULL}>
                         {h.label}
                       </Badge>
                     </Tooltip>
@@ -124,18 +127,26 @@ function EnginesTable({ view }: { view: EnginesView }) {
                   <Table.Td ta="right" fw={600}>
                     {e.instances.length}
                   </Table.Td>
-                  <Table.Td ta="right" c={health === "stalled" && (e.queue?.lag ?? 0) > 0 ? "red" : undefined}>
+                  <Table.Td ta="right" c={health === "stalled" && (e.queue?.lag ?? 0) > 0 ? "red" : undefined} fw={health === "stalled" ? 700 : undefined}>
                     {e.queue ? num(e.queue.lag) : "—"}
                   </Table.Td>
                   <Table.Td ta="right">{e.queue ? num(e.queue.pending) : "—"}</Table.Td>
-                  <Table.Td ta="right">{e.queue ? num(e.queue.length) : "no stream"}</Table.Td>
+                  <Table.Td ta="right" title={e.queue ? e.queue.stream : "the stream does not exist yet: never used here"}>
+                    {e.queue ? num(e.queue.length) : "—"}
+                  </Table.Td>
                   <Table.Td ta="right">{num(s.completed)}</Table.Td>
                   <Table.Td ta="right" c={s.failed > 0 ? "red" : undefined}>
                     {num(s.failed)}
                   </Table.Td>
-                  <Table.Td ta="right">{formatSeconds(s.mean_run_seconds)}</Table.Td>
-                  <Table.Td ta="right">{formatSeconds(s.p95_run_seconds)}</Table.Td>
-                  <Table.Td ta="right">{formatSeconds(s.mean_queue_wait_seconds)}</Table.Td>
+                  <Table.Td ta="right" style={NOWRAP}>
+                    {formatSeconds(s.mean_run_seconds)}
+                  </Table.Td>
+                  <Table.Td ta="right" style={NOWRAP}>
+                    {formatSeconds(s.p95_run_seconds)}
+                  </Table.Td>
+                  <Table.Td ta="right" style={NOWRAP}>
+                    {formatSeconds(s.mean_queue_wait_seconds)}
+                  </Table.Td>
                 </Table.Tr>
               );
             })}
@@ -182,7 +193,7 @@ function Instances({ view, fetchedAt, now }: { view: EnginesView; fetchedAt: num
                       {i.host} · {i.pid}
                     </Table.Td>
                     <Table.Td ta="right" style={{ whiteSpace: "nowrap" }}>
-                      <Badge size="sm" variant="light" color={fresh ? "green" : "orange"} title={`last heartbeat ${formatDateTime(i.last_heartbeat)}`}>
+                      <Badge size="sm" variant="light" color={fresh ? "green" : "orange"} styles={FULL} title={`last heartbeat ${formatDateTime(i.last_heartbeat)}`}>
                         {formatAge(age)}
                       </Badge>
                     </Table.Td>
@@ -206,7 +217,7 @@ function Instances({ view, fetchedAt, now }: { view: EnginesView; fetchedAt: num
                         {num(i.tasks_failed)}
                       </Text>
                     </Table.Td>
-                    <Table.Td ta="right" style={{ whiteSpace: "nowrap" }}>
+                    <Table.Td ta="right" style={NOWRAP}>
                       {formatAgo(i.started_at, now)}
                     </Table.Td>
                   </Table.Tr>
@@ -246,7 +257,7 @@ function RealtimeWorkers({ realtime, fetchedAt, now }: { realtime: RealtimeStats
                   <Table.Tr key={w.id} data-worker-id={w.id}>
                     <Table.Td className="mono">{w.id}</Table.Td>
                     <Table.Td>
-                      <Badge size="sm" variant="light" color={w.status === "ready" ? "green" : "orange"}>
+                      <Badge size="sm" variant="light" color={w.status === "ready" ? "green" : "orange"} styles={FULL}>
                         {w.status}
                       </Badge>
                     </Table.Td>
@@ -263,7 +274,7 @@ function RealtimeWorkers({ realtime, fetchedAt, now }: { realtime: RealtimeStats
                     </Table.Td>
                     <Table.Td className="mono">{w.models?.join(", ") || "—"}</Table.Td>
                     <Table.Td ta="right">
-                      <Badge size="sm" variant="light" color={isFresh(age) ? "green" : "orange"}>
+                      <Badge size="sm" variant="light" color={isFresh(age) ? "green" : "orange"} styles={FULL}>
                         {formatAge(age)}
                       </Badge>
                     </Table.Td>
@@ -278,7 +289,8 @@ function RealtimeWorkers({ realtime, fetchedAt, now }: { realtime: RealtimeStats
   );
 }
 
-function Body({ view, fetchedAt, now }: { view: EnginesView; fetchedAt: number; now: number }) {
+/** The page below its header, for a given answer (exported for its component test). */
+export function EnginesBody({ view, fetchedAt, now }: { view: EnginesView; fetchedAt: number; now: number }) {
   const stalled = view.engines.filter((e) => engineHealth(e) === "stalled");
   return (
     <Stack gap="md">
@@ -324,7 +336,7 @@ export default function Engines() {
           </Group>
         </Tooltip>
       )}
-      {engines.isPending ? <PageLoader /> : engines.data ? <Body view={engines.data} fetchedAt={engines.dataUpdatedAt} now={now} /> : <ErrorAlert error={engines.error} />}
+      {engines.isPending ? <PageLoader /> : engines.data ? <EnginesBody view={engines.data} fetchedAt={engines.dataUpdatedAt} now={now} /> : <ErrorAlert error={engines.error} />}
     </Stack>
   );
 }

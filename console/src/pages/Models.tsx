@@ -5,6 +5,7 @@ import { Link } from "react-router-dom";
 import { useModels, type ModelsView, type WhisperModel } from "../api/engines";
 import { useSession } from "../api/queries";
 import { Empty, ErrorAlert, PageLoader } from "../components/States";
+import { FULL_BADGE } from "../lib/engines";
 
 function Section({ title, hint, children }: { title: string; hint?: string; children: ReactNode }) {
   return (
@@ -33,17 +34,17 @@ const SOURCE_KIND: Record<WhisperModel["source_kind"], string> = {
 function Weights({ m }: { m: WhisperModel }) {
   const presence =
     m.present_on_gateway === true ? (
-      <Badge size="xs" color="green" variant="light">
+      <Badge styles={FULL_BADGE} size="xs" color="green" variant="light">
         present
       </Badge>
     ) : m.present_on_gateway === false ? (
       <Tooltip label={m.source_kind === "bundled-split" ? "joined from the bundled parts when a process first loads it" : "the directory does not exist on the gateway's host"} withArrow multiline w={260}>
-        <Badge size="xs" color={m.source_kind === "bundled-split" ? "gray" : "red"} variant="light">
+        <Badge styles={FULL_BADGE} size="xs" color={m.source_kind === "bundled-split" ? "gray" : "red"} variant="light">
           {m.source_kind === "bundled-split" ? "not joined yet" : "missing here"}
         </Badge>
       </Tooltip>
     ) : (
-      <Badge size="xs" color="gray" variant="light">
+      <Badge styles={FULL_BADGE} size="xs" color="gray" variant="light">
         hub id: downloaded on first load
       </Badge>
     );
@@ -62,7 +63,7 @@ function Weights({ m }: { m: WhisperModel }) {
 
 function WhisperTable({ models }: { models: WhisperModel[] }) {
   return (
-    <Section title="Transcription models (Whisper registry)" hint="what `model=` may name, in batch jobs and realtime sessions">
+    <Section title="Transcription models (Whisper registry)" hint="the names model= may take, in batch jobs and realtime sessions">
       {models.length === 0 ? (
         <Empty>The model registry is empty.</Empty>
       ) : (
@@ -87,7 +88,7 @@ function WhisperTable({ models }: { models: WhisperModel[] }) {
                         {m.id}
                       </Text>
                       {m.default && (
-                        <Badge size="xs" variant="light" color="blue">
+                        <Badge styles={FULL_BADGE} size="xs" variant="light" color="blue">
                           default
                         </Badge>
                       )}
@@ -167,7 +168,7 @@ function Body({ view }: { view: ModelsView }) {
                 <Table.Td>
                   {w.configured ? (
                     <Group gap={6}>
-                      <Badge size="xs" color="green" variant="light">
+                      <Badge styles={FULL_BADGE} size="xs" color="green" variant="light">
                         configured
                       </Badge>
                       <Text size="sm" className="mono" style={{ wordBreak: "break-all" }}>
@@ -175,7 +176,7 @@ function Body({ view }: { view: ModelsView }) {
                       </Text>
                     </Group>
                   ) : (
-                    <Badge size="xs" color="gray" variant="light">
+                    <Badge styles={FULL_BADGE} size="xs" color="gray" variant="light">
                       not configured
                     </Badge>
                   )}
@@ -220,7 +221,7 @@ function Body({ view }: { view: ModelsView }) {
                           {m.weights}
                         </Text>
                       ) : (
-                        <Badge size="xs" color="gray" variant="light">
+                        <Badge styles={FULL_BADGE} size="xs" color="gray" variant="light">
                           not configured
                         </Badge>
                       )}

@@ -5,14 +5,14 @@ import { useMemo, useState } from "react";
 import { useSettings, type SettingView } from "../api/engines";
 import { useSession } from "../api/queries";
 import { Empty, ErrorAlert, PageLoader } from "../components/States";
-import { filterSettings, settingText } from "../lib/engines";
+import { filterSettings, FULL_BADGE, settingText } from "../lib/engines";
 
 function Value({ s }: { s: SettingView }) {
   if (s.secret) {
     return (
       <Group gap={6} wrap="nowrap">
         <IconLock size={14} aria-hidden="true" />
-        <Badge size="sm" variant="light" color={s.is_set ? "grape" : "gray"} data-testid="secret-value">
+        <Badge styles={FULL_BADGE} size="sm" variant="light" color={s.is_set ? "grape" : "gray"} data-testid="secret-value">
           {s.is_set ? "set · hidden" : "not set"}
         </Badge>
       </Group>
@@ -87,7 +87,7 @@ export default function Settings() {
                         <Value s={s} />
                       </Table.Td>
                       <Table.Td>
-                        <Badge size="sm" variant={s.source === "set" ? "filled" : "light"} color={s.source === "set" ? "blue" : "gray"}>
+                        <Badge styles={FULL_BADGE} size="sm" variant={s.source === "set" ? "filled" : "light"} color={s.source === "set" ? "blue" : "gray"}>
                           {s.source === "set" ? "set" : "default"}
                         </Badge>
                       </Table.Td>
