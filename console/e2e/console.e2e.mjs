@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 import { sessionsStep } from "./steps/sessions.mjs";
+import { liveChromiumArgs, liveStep } from "./steps/live.mjs";
 import { jobStep } from "./steps/job.mjs";
 
 import { keysStep } from "./steps/keys.mjs";
@@ -92,7 +93,8 @@ async function main() {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ["--no-sandbox", "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required"],
+    // The fake microphone (live step) plays a speech fixture once when the page opens it.
+    args: ["--no-sandbox", "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required", ...liveChromiumArgs(ROOT)],
   });
   try {
     const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, acceptDownloads: true, colorScheme: "light" });
@@ -310,6 +312,9 @@ async function main() {
 
     // --- realtime sessions --------------------------------------------------------------
     await sessionsStep(page, { BASE_URL, ROOT, check, shot, log });
+
+    // --- live transcription: the fake microphone through the page's WebSocket ---------
+    await liveStep(page, { BASE_URL, ROOT, check, shot, log });
 
     // --- webhooks ------------------------------------------------------------------------
     await webhooksStep(page, { BASE_URL, check, shot, log });

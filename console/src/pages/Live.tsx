@@ -39,9 +39,9 @@ export default function Live() {
   const { data: session } = useSession();
   const allowed = hasScope(session, "realtime");
   const secure = window.isSecureContext;
-  const { state, level, start, stop } = useLiveSession();
+  const { state, level, start, stop, dismissWarning } = useLiveSession();
   const running = RUNNING.has(state.phase);
-  const status = useRealtimeStatus(allowed, !running);
+  const status = useRealtimeStatus(allowed);
 
   const models = status.data?.models ?? [];
   const [picked, setPicked] = useState<string | null>(null);
@@ -180,8 +180,17 @@ export default function Live() {
         </Alert>
       )}
       {state.warning && (
-        <Alert color="yellow" variant="light" icon={<IconAlertTriangle size={18} />} data-testid="live-warning" title="Warning from the server">
-          {state.warning}
+        <Alert
+          color="yellow"
+          variant="light"
+          icon={<IconAlertTriangle size={18} />}
+          data-testid="live-warning"
+          title={`Warning from the server at ${formatClock(state.warning.at)}`}
+          withCloseButton
+          closeButtonLabel="Dismiss the warning"
+          onClose={dismissWarning}
+        >
+          {state.warning.text}
         </Alert>
       )}
 

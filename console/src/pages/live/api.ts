@@ -14,13 +14,12 @@ export interface RealtimeStatus extends RealtimeStats {
 
 export const REALTIME_STATUS_PATH = "/v1/realtime/status";
 
-export function useRealtimeStatus(enabled: boolean, polling: boolean) {
+export function useRealtimeStatus(enabled: boolean) {
   return useQuery({
     queryKey: ["realtime-status"],
     queryFn: ({ signal }) => api<RealtimeStatus>(REALTIME_STATUS_PATH, { signal }),
     enabled,
-    // While a session runs its own slot is taken: the numbers would only alarm.
-    refetchInterval: (query) => (polling ? pollInterval(query, 10_000) : false),
+    refetchInterval: (query) => pollInterval(query, 10_000),
     refetchIntervalInBackground: false,
   });
 }

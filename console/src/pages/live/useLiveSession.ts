@@ -31,7 +31,8 @@ export interface LiveState {
   model: string | null;
   device: string;
   error: string | null;
-  warning: string | null;
+  /** The latest warning (or non-fatal error) and when it came, in seconds since Start. */
+  warning: { text: string; at: number } | null;
   stats: SessionStats | null;
   speaking: boolean;
   /** When the microphone started and stopped (ms since the epoch), for the elapsed time. */
@@ -39,7 +40,7 @@ export interface LiveState {
   stoppedAt: number | null;
 }
 
-const INITIAL: LiveState = {
+export const INITIAL: LiveState = {
   phase: "idle",
   transcript: EMPTY_TRANSCRIPT,
   sessionId: null,
@@ -53,24 +54,34 @@ const INITIAL: LiveState = {
   stoppedAt: null,
 };
 
-type Action =
+export type LiveAction =
   | { kind: "start" }
   | { kind: "capturing"; at: number; device: string }
   | { kind: "message"; msg: ServerMessage }
-  | { kind: "warning"; text: string }
+  | { kind: "warning"; text: string; at: number }
+  | { kind: "dismiss" }
   | { kind: "stopping"; at: number }
   | { kind: "closed"; at: number }
   | { kind: "fail"; error: string; at: number }
   | { kind: "cancel"; at: number };
 
-function reducer(state: LiveState, action: Action): LiveState {
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** How the page's state follows the microphone, the socket and the server's messages. */
+export function liveReducer(state: LiveState, action: LiveAction): LiveState {
   switch (action.kind) {
     case "start":
       return { ...INITIAL, phase: "starting" };
     case "capturing":
       return { ...state, phase: "connecting", startedAt: action.at, device: action.device };
-    case "warning":
-      return { ...state, warning: action.text };
+    case "warning": {
+      const at = state.startedAt === null ? 0 : Math.max(0, (action.at - state.startedAt) / 1000);
+      return { ...state, warning: { text: capitalise(action.text), at } };
+    }
+    case "dismiss":
+      return { ...state, warning: null };
     case "stopping":
       return { ...state, phase: "ending", stoppedAt: action.at, speaking: false };
     case "closed":
@@ -124,10 +135,11 @@ export interface LiveControls {
   level: number;
   start: (options: { model: string | null; language: string | null }) => Promise<void>;
   stop: () => void;
+  dismissWarning: () => void;
 }
 
 export function useLiveSession(): LiveControls {
-  const [state, dispatch] = useReducer(reducer, INITIAL);
+  const [state, dispatch] = useReducer(liveReducer, INITIAL);
   const [level, setLevel] = useState(0);
   const conn = useRef<Connection>({ run: 0, ws: null, capture: null, queue: [], queuedBytes: 0, sawEnd: false, fatal: false, endTimer: null, levelAt: 0 });
 
@@ -204,12 +216,12 @@ export function useLiveSession(): LiveControls {
             release(c);
             dispatch({ kind: "fail", error: describeError(msg), at: Date.now() });
           } else {
-            dispatch({ kind: "warning", text: describeError(msg) });
+            dispatch({ kind: "warning", text: describeError(msg), at: Date.now() });
           }
           return;
         }
         if (msg.type === "warning") {
-          dispatch({ kind: "warning", text: msg.message || msg.code });
+          dispatch({ kind: "warning", text: msg.message || msg.code, at: Date.now() });
           return;
         }
         if (msg.type === "session.end") c.sawEnd = true;
@@ -269,5 +281,7 @@ export function useLiveSession(): LiveControls {
     };
   }, []);
 
-  return { state, level, start, stop };
+  const dismissWarning = useCallback(() => dispatch({ kind: "dismiss" }), []);
+
+  return { state, level, start, stop, dismissWarning };
 }
