@@ -176,7 +176,7 @@ export function BulkActions({ selected, canWrite, onFinished, onClearSelection }
                   {results.map((r) => (
                     <Table.Tr key={r.id} data-testid="bulk-result" data-job-id={r.id} data-ok={String(r.ok)}>
                       <Table.Td w={28}>
-                        <ThemeIcon size="sm" variant="light" color={r.ok ? "green" : "red"} aria-label={r.ok ? "done" : "failed"}>
+                        <ThemeIcon size="sm" variant="light" color={r.ok ? "green" : "red"} role="img" aria-label={r.ok ? "done" : "failed"}>
                           {r.ok ? <IconCheck size={14} /> : <IconX size={14} />}
                         </ThemeIcon>
                       </Table.Td>
