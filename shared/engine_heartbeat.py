@@ -43,6 +43,19 @@ def timing(claim_idle_ms: int) -> tuple[float, float]:
     return ttl_s / BEATS_PER_TTL, ttl_s
 
 
+# KEYS: the index set, then the instance hashes. Forgets an id only if its hash is still gone,
+# so an instance that beat again since it was read is never dropped from the index.
+_PRUNE = """
+local n = 0
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    n = n + redis.call('SREM', KEYS[1], ARGV[i - 1])
+  end
+end
+return n
+"""
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -186,5 +199,5 @@ async def instances(r: aioredis.Redis, engine_id: str) -> list[EngineInstance]:
             )
         )
     if gone:
-        await r.srem(index, *gone)
+        await r.eval(_PRUNE, 1 + len(gone), index, *(keys.engine_instance(engine_id, i) for i in gone), *gone)
     return sorted(live, key=lambda i: (i.started_at, i.instance_id))
