@@ -21,6 +21,8 @@ import { jobsStep } from "./steps/jobs.mjs";
 import { auditStep } from "./steps/audit.mjs";
 import { enginesStep } from "./steps/engines.mjs";
 import { webhooksStep } from "./steps/webhooks.mjs";
+import { a11yStep } from "./steps/a11y.mjs";
+import { loginThrottleStep } from "./steps/loginThrottle.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..", "..");
@@ -317,13 +319,16 @@ async function main() {
     await liveStep(page, { BASE_URL, ROOT, check, shot, log });
 
     // --- webhooks ------------------------------------------------------------------------
-    await webhooksStep(page, { BASE_URL, check, shot, log });
+    await webhooksStep(page, { BASE_URL, API_KEY, AUDIO_FILE, check, shot, log });
 
     // --- engines, models, settings (admin) ----------------------------------------------
     await enginesStep(page, { BASE_URL, API_KEY, check, shot, log });
 
     // --- audit log (admin): the events of the steps above -------------------------------
     await auditStep(page, { BASE_URL, check, shot, log });
+
+    // --- accessibility: axe-core on every page, logged out and in, light and dark ---------
+    await a11yStep(page, { BASE_URL, API_KEY, AUDIO_FILE, browser, check, log });
 
     await noProblems("while using the console");
 
@@ -334,6 +339,10 @@ async function main() {
     await page.goto(`${BASE_URL}/console/jobs`);
     await page.waitForURL(/\/console\/login$/);
     check(true, "after logging out, console pages lead back to the login page");
+
+    // --- the login throttle: LAST, since this address cannot log in for a while after it --
+    expectedStatuses = new Set([401, 429]);
+    await loginThrottleStep(page, { check, shot, log });
 
     await noProblems("in the whole run");
     await context.close();

@@ -8,7 +8,7 @@ import { createQueryClient } from "./api/queries";
 import { RequireSession } from "./auth/RequireSession";
 import { Layout } from "./components/Layout";
 import { PageLoader } from "./components/States";
-import { theme } from "./theme";
+import { cssVariablesResolver, theme } from "./theme";
 
 const Login = lazy(() => import("./pages/Login"));
 const Dashboard = lazy(() => import("./pages/Dashboard"));
@@ -67,7 +67,7 @@ const router = createBrowserRouter(
 export function App() {
   const [client] = useState(createQueryClient);
   return (
-    <MantineProvider theme={theme} defaultColorScheme="auto">
+    <MantineProvider theme={theme} cssVariablesResolver={cssVariablesResolver} defaultColorScheme="auto">
       <Notifications position="top-right" limit={4} />
       <QueryClientProvider client={client}>
         <RouterProvider router={router} />

@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import API_KEY, ROOT, RunningFleet
+from harness import API_KEY, ROOT, RunningFleet, start_fleet
 
 pytestmark = pytest.mark.e2e
 
@@ -26,6 +27,13 @@ CONSOLE = ROOT / "console"
 SCRIPT = CONSOLE / "e2e" / "console.e2e.mjs"
 SCREENSHOTS = ROOT / "bench" / "out" / "console-screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory) -> Iterator[RunningFleet]:
+    """The default fleet, but allowed to deliver webhooks to this machine: the webhooks step
+    redelivers to a receiver it runs on 127.0.0.1."""
+    yield from start_fleet("fs", tmp_path_factory.mktemp("fleet-console"), {"DALSTON_ALLOW_PRIVATE_URLS": "true"})
 
 
 def _require_tools() -> str:

@@ -7,7 +7,7 @@ import { Navigate, useLocation, useNavigate } from "react-router-dom";
 
 import { login } from "../api/endpoints";
 import { keys, useSession } from "../api/queries";
-import { loginErrorWords, secondsLeft, throttledUntil, throttledWords } from "../lib/login";
+import { formatWait, loginErrorWords, secondsLeft, throttledUntil, throttledWords } from "../lib/login";
 import { useNow } from "../lib/useNow";
 
 export default function Login() {
@@ -95,7 +95,7 @@ export default function Login() {
             )}
             <Group justify="flex-end">
               <Button type="submit" loading={busy} disabled={wait > 0}>
-                {wait > 0 ? `Sign in (${wait} s)` : "Sign in"}
+                {wait > 0 ? `Sign in (${formatWait(wait)})` : "Sign in"}
               </Button>
             </Group>
           </Stack>
