@@ -139,7 +139,7 @@ export default function Jobs() {
                     className="clickable-row"
                     onClick={() => navigate(`/jobs/${job.id}`)}
                     data-job-id={job.id}
-                    bg={selection.has(job.id) ? "var(--mantine-primary-color-light)" : undefined}
+                    bg={selection.has(job.id) ? "var(--mantine-color-default-hover)" : undefined}
                   >
                     <Table.Td onClick={(e) => e.stopPropagation()}>
                       <Checkbox

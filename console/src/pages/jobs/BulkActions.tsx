@@ -1,4 +1,4 @@
-import { Alert, Button, Group, Modal, Progress, ScrollArea, Stack, Table, Text, ThemeIcon, Tooltip } from "@mantine/core";
+import { Alert, Button, Group, Modal, Progress, Stack, Table, Text, ThemeIcon, Tooltip } from "@mantine/core";
 import { IconCheck, IconInfoCircle, IconPlayerStop, IconTrash, IconX } from "@tabler/icons-react";
 import { useQueryClient } from "@tanstack/react-query";
 import { useRef, useState } from "react";
@@ -117,6 +117,7 @@ export function BulkActions({ selected, canWrite, onFinished, onClearSelection }
         title={action && (phase === "done" ? summaryLine(action, results) : phase === "running" ? `${WORDS[action].running} ${batch.length} jobs…` : `${actionLabel(action, batch.length)}?`)}
         centered
         size="lg"
+        closeButtonProps={{ "aria-label": "Close" }}
       >
         {action && phase === "confirm" && (
           <Stack gap="sm">
@@ -170,23 +171,21 @@ export function BulkActions({ selected, canWrite, onFinished, onClearSelection }
                 {failures.length === 1 ? "The job that failed stays selected." : "The jobs that failed stay selected."} The gateway said why:
               </Text>
             )}
-            <ScrollArea.Autosize mah={320}>
-              <Table verticalSpacing={4} fz="sm">
-                <Table.Tbody>
-                  {results.map((r) => (
-                    <Table.Tr key={r.id} data-testid="bulk-result" data-job-id={r.id} data-ok={String(r.ok)}>
-                      <Table.Td w={28}>
-                        <ThemeIcon size="sm" variant="light" color={r.ok ? "green" : "red"} role="img" aria-label={r.ok ? "done" : "failed"}>
-                          {r.ok ? <IconCheck size={14} /> : <IconX size={14} />}
-                        </ThemeIcon>
-                      </Table.Td>
-                      <Table.Td style={{ wordBreak: "break-all" }}>{label(byId.get(r.id), r.id)}</Table.Td>
-                      <Table.Td c={r.ok ? "dimmed" : "red"}>{r.ok ? (action === "cancel" ? "cancelled" : "deleted") : r.reason}</Table.Td>
-                    </Table.Tr>
-                  ))}
-                </Table.Tbody>
-              </Table>
-            </ScrollArea.Autosize>
+            <Table verticalSpacing={4} fz="sm">
+              <Table.Tbody>
+                {results.map((r) => (
+                  <Table.Tr key={r.id} data-testid="bulk-result" data-job-id={r.id} data-ok={String(r.ok)}>
+                    <Table.Td w={28}>
+                      <ThemeIcon size="sm" variant="light" color={r.ok ? "green" : "red"} role="img" aria-label={r.ok ? "done" : "failed"}>
+                        {r.ok ? <IconCheck size={14} /> : <IconX size={14} />}
+                      </ThemeIcon>
+                    </Table.Td>
+                    <Table.Td style={{ wordBreak: "break-all" }}>{label(byId.get(r.id), r.id)}</Table.Td>
+                    <Table.Td c={r.ok ? "dimmed" : "red"}>{r.ok ? (action === "cancel" ? "cancelled" : "deleted") : r.reason}</Table.Td>
+                  </Table.Tr>
+                ))}
+              </Table.Tbody>
+            </Table>
             <Group justify="flex-end">
               <Button onClick={close} data-testid="bulk-done">
                 Done

@@ -1,5 +1,5 @@
-import { Button, Group, Paper, Select, Text, TextInput } from "@mantine/core";
-import { IconFilterOff, IconSearch } from "@tabler/icons-react";
+import { Alert, Button, Group, Paper, Select, Text, TextInput } from "@mantine/core";
+import { IconAlertTriangle, IconFilterOff, IconSearch } from "@tabler/icons-react";
 import { useEffect, useRef, useState } from "react";
 
 import { useModels } from "../../api/queries";
@@ -82,16 +82,16 @@ export function JobFiltersBar({ filters, modelsInUse, onChange, onClear }: Props
           w={190}
         />
         <Select label="Speakers" placeholder="Any mode" data={SPEAKER_OPTIONS} value={filters.speaker_detection} onChange={(v) => onChange("speaker_detection", v)} clearable size="xs" w={160} />
-        <TextInput label="Created from" type="date" value={filters.from ?? ""} onChange={(e) => onChange("from", e.currentTarget.value)} size="xs" w={140} error={rangeError ? true : undefined} />
-        <TextInput label="Created to" type="date" value={filters.to ?? ""} onChange={(e) => onChange("to", e.currentTarget.value)} size="xs" w={140} error={rangeError ? true : undefined} />
+        <TextInput label="Created from" type="date" value={filters.from ?? ""} onChange={(e) => onChange("from", e.currentTarget.value)} size="xs" w={140} aria-invalid={rangeError ? true : undefined} />
+        <TextInput label="Created to" type="date" value={filters.to ?? ""} onChange={(e) => onChange("to", e.currentTarget.value)} size="xs" w={140} aria-invalid={rangeError ? true : undefined} />
         <Button variant="subtle" size="xs" leftSection={<IconFilterOff size={14} />} onClick={clear} disabled={active === 0 && search === ""}>
           Clear filters
         </Button>
       </Group>
       {rangeError && (
-        <Text size="xs" c="red" mt={6} role="alert">
-          {rangeError} The dates are not applied until the range is fixed.
-        </Text>
+        <Alert color="red" variant="light" mt="xs" p={6} role="alert" icon={<IconAlertTriangle size={16} />}>
+          <Text size="xs">{rangeError} The dates are not applied until the range is fixed.</Text>
+        </Alert>
       )}
     </Paper>
   );
