@@ -1,6 +1,6 @@
 import { Alert, Anchor, Badge, Button, CopyButton, Group, Paper, Progress, Select, SimpleGrid, Stack, Text, TextInput, Title } from "@mantine/core";
 import { IconAlertTriangle, IconCopy, IconExternalLink, IconMicrophone, IconPlayerStopFilled } from "@tabler/icons-react";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { Link } from "react-router-dom";
 
 import { errorMessage } from "../api/client";
@@ -42,6 +42,14 @@ export default function Live() {
   const { state, level, start, stop, dismissWarning } = useLiveSession();
   const running = RUNNING.has(state.phase);
   const status = useRealtimeStatus(allowed);
+  const { refetch } = status;
+  const over = state.phase === "ended" || state.phase === "failed";
+  useEffect(() => {
+    // The gateway frees the session's slot just after the close: show it free again.
+    if (!over) return;
+    const timer = window.setTimeout(() => void refetch(), 1000);
+    return () => window.clearTimeout(timer);
+  }, [over, refetch]);
 
   const models = status.data?.models ?? [];
   const [picked, setPicked] = useState<string | null>(null);

@@ -17,6 +17,11 @@ export interface CaptureHandlers {
 // better than with the suppressor's artefacts (the fixture scores the same either way).
 const CONSTRAINTS: MediaTrackConstraints = { channelCount: 1, echoCancellation: true, noiseSuppression: false, autoGainControl: true };
 
+/** Fetches the worklet into the HTTP cache ahead of Start, so Start opens the microphone at once. */
+export function prefetchWorklet(): void {
+  fetch(workletUrl, { credentials: "same-origin" }).catch(() => {});
+}
+
 export class MicrophoneUnavailable extends Error {
   constructor(message: string) {
     super(message);
@@ -66,12 +71,10 @@ export class MicrophoneCapture {
     const context = new AudioContext();
     let stream: MediaStream | null = null;
     try {
-      // The worklet loads while the browser asks for the microphone, so the node is ready
-      // when the first samples flow (the first word is not cut).
-      const loading = context.audioWorklet.addModule(workletUrl);
-      loading.catch(() => {}); // awaited below; not "unhandled" while the prompt is open
+      // The worklet first: samples the microphone delivers before the graph is connected
+      // are lost, so the microphone opens only once the node can take them.
+      await context.audioWorklet.addModule(workletUrl);
       stream = await navigator.mediaDevices.getUserMedia({ audio: CONSTRAINTS, video: false });
-      await loading;
       const source = context.createMediaStreamSource(stream);
       const node = new AudioWorkletNode(context, "pcm-capture", { numberOfInputs: 1, numberOfOutputs: 1, channelCount: 1, channelCountMode: "explicit" });
       // A node is only pulled while it leads to the destination; a muted gain keeps the

@@ -8,7 +8,7 @@
 import { useCallback, useEffect, useReducer, useRef, useState } from "react";
 
 import { meterPercent } from "../../lib/pcm";
-import { MicrophoneCapture, MicrophoneUnavailable } from "./capture";
+import { MicrophoneCapture, MicrophoneUnavailable, prefetchWorklet } from "./capture";
 import {
   applyTranscript,
   describeClose,
@@ -271,6 +271,7 @@ export function useLiveSession(): LiveControls {
   // worker `end` itself, so the session's finals and recording are still stored.
   useEffect(() => {
     const c = conn.current;
+    prefetchWorklet();
     return () => {
       c.run++;
       c.ws?.close(1000, "left the page");
