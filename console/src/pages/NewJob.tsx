@@ -115,7 +115,7 @@ export default function NewJob() {
             multiple={false}
             disabled={busy || !canWrite}
             name="file"
-            inputProps={{ "aria-label": "Audio or video file to transcribe" }}
+            inputProps={{ "aria-label": "Audio or video file" }}
             data-testid="dropzone"
           >
             <Group justify="center" gap="lg" mih={120} style={{ pointerEvents: "none" }}>
