@@ -201,8 +201,11 @@ async def get_webhook(webhook_id: str, principal: Admin, services: ServicesDep) 
 
 
 @router.patch("/{webhook_id}", response_model=WebhookOut)
-async def update_webhook(webhook_id: str, body: WebhookUpdate, principal: Admin, services: ServicesDep) -> WebhookOut:
-    """Change the URL, events, description or active flag. Re-activating clears disabled_reason."""
+async def update_webhook(
+    webhook_id: str, body: WebhookUpdate, request: Request, principal: Admin, services: ServicesDep
+) -> WebhookOut:
+    """Change the URL, events, description or active flag. Re-activating clears disabled_reason.
+    Audited with the fields sent and the URL before and after: a changed URL redirects events."""
     fields = body.model_fields_set
     for name in ("url", "events", "active"):
         if name in fields and getattr(body, name) is None:
@@ -210,6 +213,7 @@ async def update_webhook(webhook_id: str, body: WebhookUpdate, principal: Admin,
     url = await _checked_url(body.url, services.settings.allow_private_urls) if body.url is not None else None
     async with services.sessionmaker() as db, db.begin():
         endpoint = await _load(db, principal, webhook_id, for_update=True)
+        previous_url = endpoint.url
         if url is not None:
             endpoint.url = url
         if body.events is not None:
@@ -221,6 +225,18 @@ async def update_webhook(webhook_id: str, body: WebhookUpdate, principal: Admin,
             if body.active:
                 endpoint.disabled_reason = None
         endpoint.updated_at = datetime.now(UTC)
+        details: dict[str, Any] = {"fields": sorted(fields)}
+        if url is not None and url != previous_url:
+            details |= {"previous_url": previous_url, "url": url}
+        audit.add(
+            db,
+            audit.WEBHOOK_UPDATED,
+            conn=request,
+            principal=principal,
+            resource_type="webhook",
+            resource_id=endpoint.id,
+            details=details,
+        )
     return _out(endpoint)
 
 

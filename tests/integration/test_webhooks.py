@@ -653,3 +653,19 @@ async def test_redelivery_refusals(api: Api, gateway, receiver: Receiver, start_
     # A deleted endpoint's deliveries go with it.
     assert (await api.request("DELETE", f"{URL}/{webhook['id']}")).status_code == 204
     assert_error(await api.request("POST", path), 404, "webhook_not_found")
+
+
+async def test_an_edit_is_audited_with_the_url_change(api: Api) -> None:
+    webhook = await api.register("http://127.0.0.1:9/old")
+    body = {"url": "http://127.0.0.1:9/new", "events": ["job.failed"], "description": None}
+    edited = (await api.request("PATCH", f"{URL}/{webhook['id']}", json=body)).json()
+    assert edited["url"] == body["url"] and edited["events"] == ["job.failed"] and edited["description"] is None
+    async with api.services.sessionmaker() as db:
+        [row] = await db.scalars(
+            select(AuditEvent).where(AuditEvent.action == "webhook.updated", AuditEvent.resource_id == webhook["id"])
+        )
+    assert row.tenant_id == api.tenant_id and row.details == {
+        "fields": ["description", "events", "url"],
+        "previous_url": "http://127.0.0.1:9/old",
+        "url": "http://127.0.0.1:9/new",
+    }

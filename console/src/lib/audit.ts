@@ -18,6 +18,7 @@ export const AUDIT_ACTIONS = [
   "webhook.deleted",
   "webhook.secret_rotated",
   "webhook.redelivered",
+  "webhook.updated",
 ] as const;
 
 export const AUDIT_OUTCOMES = ["success", "failure"] as const;
