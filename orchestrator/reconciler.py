@@ -15,10 +15,10 @@ import redis.asyncio as aioredis
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import engine_heartbeat
 from shared.db import Job, JobStatus, RealtimeSession, RealtimeSessionStatus, Task, TaskStatus
-from shared.keys import ENGINE_GROUP, engine_stream
+from shared.keys import engine_stream
 from shared.keys import realtime_session as session_key
-from shared.streams import live_consumers
 
 
 @dataclass(frozen=True)
@@ -78,14 +78,12 @@ async def without_message(r: aioredis.Redis, tasks: list[QueuedTask], queued_bef
     return lost
 
 
-async def unserved(r: aioredis.Redis, tasks: list[QueuedTask], queued_before: datetime, max_idle_ms: int) -> list[QueuedTask]:
-    """Tasks queued since before `queued_before` on a stream that no live engine consumes:
-    a stage whose engine is not deployed (or keeps crashing) would otherwise wait forever."""
+async def unserved(r: aioredis.Redis, tasks: list[QueuedTask], queued_before: datetime) -> list[QueuedTask]:
+    """Tasks queued since before `queued_before` for an engine with no live instance (by its
+    heartbeat: a busy or idle engine beats, a dead one expires): a stage whose engine is not
+    deployed (or keeps crashing) would otherwise wait forever."""
     waiting = [t for t in tasks if t.queued_at is not None and t.queued_at < queued_before]
-    alive = {
-        engine: await live_consumers(r, engine_stream(engine), ENGINE_GROUP, max_idle_ms=max_idle_ms)
-        for engine in {t.engine_id for t in waiting}
-    }
+    alive = {engine: bool(await engine_heartbeat.instances(r, engine)) for engine in {t.engine_id for t in waiting}}
     return [t for t in waiting if not alive[t.engine_id]]
 
 

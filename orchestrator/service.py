@@ -206,7 +206,7 @@ class Orchestrator:
                 )
 
         patience = now - timedelta(seconds=self.settings.engine_unavailable_after_s)
-        for seen in await reconciler.unserved(self.redis, queued, patience, self.settings.engine_claim_idle_ms):
+        for seen in await reconciler.unserved(self.redis, queued, patience):
             log.warning("no_engine_for_task", job_id=str(seen.job_id), engine=seen.engine_id)
             await self.transact(seen.job_id, _no_engine(seen, self.settings.engine_unavailable_after_s))
 

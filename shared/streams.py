@@ -98,19 +98,6 @@ async def touch(r: aioredis.Redis, msg: Message, group: str, consumer: str) -> N
     await r.xclaim(msg.stream, group, consumer, 0, [msg.id], justid=True)
 
 
-async def live_consumers(r: aioredis.Redis, stream: str, group: str, *, max_idle_ms: int) -> int:
-    """Consumers of `group` that touched the stream within `max_idle_ms`.
-
-    Idle engines block on XREADGROUP every few seconds and busy ones refresh their claim
-    (see `touch`), so a consumer idle for longer than the claim timeout is gone.
-    """
-    try:
-        consumers = await r.xinfo_consumers(stream, group)
-    except ResponseError:
-        return 0  # no such stream or group: nobody ever consumed it
-    return sum(1 for c in consumers if int(c["idle"]) <= max_idle_ms)
-
-
 @dataclass(frozen=True)
 class GroupInfo:
     length: int  # entries in the stream (acknowledged ones stay until trimmed or deleted)

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from orchestrator.service import TRANSIENT_ERRORS, Orchestrator
 from shared.contracts import Event, TaskMessage, TranscribeConfig
 from shared.db import Job, Task, Tenant, async_url
+from shared.engine_heartbeat import Heartbeat
 from shared.keys import (
     DLQ_STREAM,
     ENGINE_GROUP,
@@ -402,6 +403,14 @@ async def test_reconciler_fails_task_that_no_engine_serves(orch, r, sessionmaker
     async with sessionmaker() as db, db.begin():
         old = datetime.now(UTC) - timedelta(seconds=orch.settings.engine_unavailable_after_s + 1)
         await db.execute(update(Task).where(Task.job_id == uuid.UUID(job_id), Task.name == "whisperx").values(queued_at=old))
+
+    # An instance that heartbeats is alive, busy or idle, whatever the stream's deliveries say.
+    instance = Heartbeat(r, "whisperx-full", "whisperx-test-instance", interval_s=1, ttl_s=30)
+    await instance.beat()
+    await orch.reconcile()
+    assert (await load(sessionmaker, job_id))[0].status == "running"
+    await instance.remove()
+
     await orch.reconcile()
     job, tasks = await load(sessionmaker, job_id)
     assert job.status == "failed" and "no 'whisperx-full' engine has been running" in job.error
