@@ -43,13 +43,14 @@ export default function Live() {
   const running = RUNNING.has(state.phase);
   const status = useRealtimeStatus(allowed);
   const { refetch } = status;
-  const over = state.phase === "ended" || state.phase === "failed";
+  const slotChanged = state.phase === "live" || state.phase === "ended" || state.phase === "failed";
   useEffect(() => {
-    // The gateway frees the session's slot just after the close: show it free again.
-    if (!over) return;
+    // A session takes a slot when it begins and frees it just after the close: re-read
+    // the capacity then rather than at the next poll.
+    if (!slotChanged) return;
     const timer = window.setTimeout(() => void refetch(), 1000);
     return () => window.clearTimeout(timer);
-  }, [over, refetch]);
+  }, [slotChanged, state.phase, refetch]);
 
   const models = status.data?.models ?? [];
   const [picked, setPicked] = useState<string | null>(null);
