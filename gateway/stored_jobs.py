@@ -76,9 +76,7 @@ def with_speaker_names(transcript: Transcript, names: dict[str, str]) -> Transcr
         update={
             "speakers": [names.get(s, s) for s in transcript.speakers],
             "words": words(transcript.words),
-            "segments": [
-                s.model_copy(update={"speaker": name(s.speaker), "words": words(s.words)}) for s in transcript.segments
-            ],
+            "segments": [s.model_copy(update={"speaker": name(s.speaker), "words": words(s.words)}) for s in transcript.segments],
         }
     )
 
