@@ -12,6 +12,12 @@ Shapes by speaker_detection:
 - per_channel: prepare → transcribe_ch{c} for every channel, in parallel → merge
 An integrated engine (whisperx-full) chosen as the transcriber replaces transcribe, align
 and diarize with one task, named by its catalogue entry (`whisperx`), whose output merge reads.
+Enrichment follows the transcription tasks, before merge:
+- detect (PII) reads the assembled transcript; required: a job that asked for redaction
+  must not complete with its entities silently left in;
+- redact (audio) needs detect's entities and the original audio; required;
+- refine (LLM cleanup) reads the transcript and detect's entities; optional: its failure
+  leaves the unrefined transcript and a warning.
 Engines and their capabilities come from the stage catalogue (shared/catalogue.py).
 """
 
@@ -22,11 +28,14 @@ from dataclasses import dataclass, field
 from shared.catalogue import DEFAULT_ENGINES, SpeakerDetection, Stage, UnknownEngine, engine
 from shared.contracts import (
     AlignConfig,
+    DetectConfig,
     DiarizeConfig,
     IntegratedConfig,
     JobParameters,
     MergeConfig,
     PrepareConfig,
+    RedactConfig,
+    RefineConfig,
     TaskConfig,
     TranscribeConfig,
 )
@@ -101,9 +110,28 @@ def build_dag(spec: JobSpec) -> list[TaskNode]:
             )
             for c in range(spec.channels)
         ]
+    nodes += _enrichment(spec.parameters, engines, transcription=tuple(n.name for n in nodes))
     merge_deps = tuple(n.name for n in nodes)
     nodes.append(TaskNode("merge", Stage.MERGE, engines[Stage.MERGE], MergeConfig(), merge_deps))
     validate(nodes)
+    return nodes
+
+
+def _enrichment(parameters: JobParameters, engines: dict[Stage, str], transcription: tuple[str, ...]) -> list[TaskNode]:
+    enrich = parameters.enrich
+    nodes: list[TaskNode] = []
+    if enrich.detect:
+        config = DetectConfig(entity_types=enrich.pii_entity_types)
+        nodes.append(TaskNode("detect", Stage.DETECT, engines[Stage.DETECT], config, transcription))
+    if enrich.redact_pii_audio:
+        config_r = RedactConfig(
+            mode=enrich.pii_redaction_mode, buffer_s=enrich.pii_audio_buffer_s, delete_original=enrich.delete_original_audio
+        )
+        nodes.append(TaskNode("redact", Stage.REDACT, engines[Stage.REDACT], config_r, ("prepare", "detect")))
+    if enrich.refine:
+        config_f = RefineConfig(no_verbatim=enrich.no_verbatim, summary=enrich.summary)
+        deps = transcription + (("detect",) if enrich.detect else ())
+        nodes.append(TaskNode("refine", Stage.REFINE, engines[Stage.REFINE], config_f, deps, required=False))
     return nodes
 
 

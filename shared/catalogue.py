@@ -25,6 +25,9 @@ class Stage(enum.StrEnum):
     TRANSCRIBE = "transcribe"
     ALIGN = "align"
     DIARIZE = "diarize"
+    DETECT = "detect"  # sensitive entities (PII) in the transcript
+    REDACT = "redact"  # the audio with those entities silenced or beeped
+    REFINE = "refine"  # LLM cleanup of the text
     MERGE = "merge"
 
 
@@ -39,6 +42,7 @@ class WeightSettings(Protocol):
 
     pyannote_model: str | None
     align_model: str | None
+    llm_base_url: str | None
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ class EngineInfo:
     gpu: bool = False  # can run on a GPU when its device setting says so
     extra: str | None = None  # the pyproject extra (and image) it needs beyond the core install
     probe_module: str | None = None  # importable only when that extra is installed
-    weights_setting: str | None = None  # the Settings field that must name its weights
+    weights_setting: str | None = None  # the Settings field that must be set: its weights (or its server)
     # An integrated engine runs these stages in one task (whisperx-full); the DAG gives
     # its task the name `integrated_task` and merge reads all of them from its output.
     runs_stages: tuple[Stage, ...] = ()
@@ -71,7 +75,7 @@ class EngineInfo:
     def unconfigured(self, settings: WeightSettings) -> str | None:
         """Why this engine cannot run with these settings (its weights are not set), or None."""
         if self.weights_setting and not getattr(settings, self.weights_setting):
-            return f"{self.id} has no weights configured (DALSTON_{self.weights_setting.upper()})"
+            return f"{self.id} is not configured (DALSTON_{self.weights_setting.upper()})"
         return None
 
 
@@ -137,6 +141,29 @@ ENGINES: dict[str, EngineInfo] = {
             integrated_task="whisperx",
         ),
         EngineInfo(
+            "pii-presidio",
+            Stage.DETECT,
+            "engines.pii_presidio.engine:PresidioEngine",
+            "Presidio analyzer with spaCy English NER and validated patterns, written and spoken forms",
+            extra="pii",
+            probe_module="presidio_analyzer",
+            autostart=True,
+        ),
+        EngineInfo(
+            "audio-redactor",
+            Stage.REDACT,
+            "engines.audio_redactor.engine:AudioRedactorEngine",
+            "silence or a 1 kHz beep over each entity's span, every channel, original sample rate",
+            autostart=True,
+        ),
+        EngineInfo(
+            "llm-cleanup",
+            Stage.REFINE,
+            "engines.llm_cleanup.engine:LlmCleanupEngine",
+            "punctuation, casing, fillers and speaker names through an OpenAI-compatible chat endpoint",
+            weights_setting="llm_base_url",
+        ),
+        EngineInfo(
             "merge",
             Stage.MERGE,
             "engines.merge.engine:MergeEngine",
@@ -153,6 +180,9 @@ DEFAULT_ENGINES: dict[Stage, str] = {
     Stage.TRANSCRIBE: "faster-whisper",
     Stage.ALIGN: "phoneme-align",
     Stage.DIARIZE: "diarize-default",
+    Stage.DETECT: "pii-presidio",
+    Stage.REDACT: "audio-redactor",
+    Stage.REFINE: "llm-cleanup",
     Stage.MERGE: "merge",
 }
 

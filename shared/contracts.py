@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, JsonValue, model_validator
 
 from shared.catalogue import ENGINES, SpeakerDetection, Stage
 from shared.formats.elevenlabs import ResponseOptions
-from shared.transcript import Segment
+from shared.transcript import Entity, Segment
 
 # --- job parameters ----------------------------------------------------------------------
 
@@ -47,6 +47,34 @@ class ElevenLabsOptions(BaseModel):
     request_options: ResponseOptions = Field(default_factory=ResponseOptions)
 
 
+RedactionStyle = Literal["redacted", "entity_type", "enumerated_entity_type"]
+AudioRedactionMode = Literal["silence", "beep"]
+
+
+class EnrichOptions(BaseModel):
+    """What to find and change after transcription: PII (detect, redact), LLM cleanup (refine)."""
+
+    pii_detection: bool = False
+    pii_entity_types: list[str] | None = None  # shared.entities ids; None: every type
+    # Replace the entities in the returned text with placeholders ({REDACTED}, {PERSON_NAME}, {PERSON_NAME_1}).
+    redact_pii_text: RedactionStyle | None = None
+    redact_pii_audio: bool = False
+    pii_redaction_mode: AudioRedactionMode = "silence"
+    pii_audio_buffer_s: float = Field(0.1, ge=0, le=2)  # widen each redacted span by this much, both sides
+    delete_original_audio: bool = False  # keep only the redacted audio once it exists
+    llm_cleanup: bool = False  # punctuation/casing repair and speaker naming through the configured LLM
+    no_verbatim: bool = False  # also remove fillers and false starts (ElevenLabs no_verbatim)
+    summary: bool = False
+
+    @property
+    def detect(self) -> bool:
+        return self.pii_detection or self.redact_pii_audio or self.redact_pii_text is not None
+
+    @property
+    def refine(self) -> bool:
+        return self.llm_cleanup or self.no_verbatim or self.summary
+
+
 class JobParameters(BaseModel):
     """A job's options beyond its columns (model, language, speaker_detection); stored in
     `jobs.parameters` with only the fields a front end set (`stored()`)."""
@@ -56,6 +84,7 @@ class JobParameters(BaseModel):
     align: bool = False  # refine word timestamps by forced alignment
     engines: dict[Stage, str] = Field(default_factory=dict)  # the job's engine per stage
     elevenlabs: ElevenLabsOptions | None = None
+    enrich: EnrichOptions = Field(default_factory=EnrichOptions)
     # Display names for the transcript's speaker ids ({"speaker_0": "Margaret"}), set after
     # completion (PUT .../speakers). Not an option of the run: the stored transcript keeps
     # the pipeline's ids and every reader applies these names (gateway.stored_jobs), and a
@@ -109,13 +138,39 @@ class IntegratedConfig(BaseModel):
     diarize: DiarizeConfig | None = None  # None: no speaker detection
 
 
+class DetectConfig(BaseModel):
+    kind: Literal["detect"] = "detect"
+    entity_types: list[str] | None = None  # shared.entities ids; None: every type
+
+
+class RedactConfig(BaseModel):
+    kind: Literal["redact"] = "redact"
+    mode: AudioRedactionMode = "silence"
+    buffer_s: float = 0.1
+    delete_original: bool = False
+
+
+class RefineConfig(BaseModel):
+    kind: Literal["refine"] = "refine"
+    no_verbatim: bool = False
+    summary: bool = False
+
+
 class MergeConfig(BaseModel):
     kind: Literal["merge"] = "merge"
     warnings: list[str] = Field(default_factory=list)  # failed optional stages, for the transcript
 
 
 TaskConfig = Annotated[
-    PrepareConfig | TranscribeConfig | AlignConfig | DiarizeConfig | IntegratedConfig | MergeConfig,
+    PrepareConfig
+    | TranscribeConfig
+    | AlignConfig
+    | DiarizeConfig
+    | IntegratedConfig
+    | DetectConfig
+    | RedactConfig
+    | RefineConfig
+    | MergeConfig,
     Field(discriminator="kind"),
 ]
 
@@ -171,6 +226,35 @@ class IntegratedOutput(BaseModel):
     align: AlignOutput | None = None
     diarize: DiarizeOutput | None = None
     warnings: list[str] = Field(default_factory=list)
+
+
+class DetectOutput(BaseModel):
+    """The entities found in the assembled transcript (engines.assembly), offsets into its text."""
+
+    entities: list[Entity]
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class RedactOutput(BaseModel):
+    """The original audio with every entity's span (± buffer) silenced or beeped, all channels,
+    at the original sample rate, stored at `shared.keys.job_redacted_audio`."""
+
+    audio_key: str
+    spans: list[tuple[float, float]]  # seconds, merged, after the buffer
+    sample_rate: int
+    channels: int
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class RefineOutput(BaseModel):
+    """The LLM's cleanup mapped back onto the transcript: segments whose words keep their
+    timestamps (words the LLM added are flagged), entities re-pointed at the new text."""
+
+    segments: list[Segment]
+    entities: list[Entity] | None = None
+    speaker_names: dict[str, str] = Field(default_factory=dict)  # {"speaker_0": "Margaret"} from context
+    summary: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 # --- stream messages ----------------------------------------------------------------

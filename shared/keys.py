@@ -24,6 +24,11 @@ def job_audio(job_id: object, extension: str) -> str:
     return f"jobs/{job_id}/audio/original{extension}"
 
 
+def job_redacted_audio(job_id: object) -> str:
+    """The audio with its sensitive entities silenced or beeped (the redact stage's artifact)."""
+    return f"jobs/{job_id}/audio/redacted.wav"
+
+
 def task_prefix(job_id: object, task_name: str) -> str:
     return f"jobs/{job_id}/tasks/{task_name}/"
 

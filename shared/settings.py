@@ -145,6 +145,10 @@ class Settings(BaseSettings):
     diarize_threshold: float = 0.36  # default diarizer: cosine distance at which voices merge
     diarize_cpu_threads: int = 0  # 0: all cores
 
+    # Enrichment. The refine stage (llm-cleanup) talks to any OpenAI-compatible
+    # chat-completions server (Ollama, vLLM, llama.cpp's server): unset means "not available".
+    llm_base_url: str | None = None
+
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -37,6 +37,23 @@ class Segment(BaseModel):
     tokens: list[int] = Field(default_factory=list)
 
 
+class Entity(BaseModel):
+    """Sensitive information found in the transcript (the detect stage), as the transcript says it."""
+
+    type: str  # an id of shared.entities.ENTITY_TYPES, e.g. "credit_card"
+    category: str  # pii | pci | phi | other
+    text: str  # Transcript.text[start_char:end_char]
+    start_char: int
+    end_char: int
+    start: float  # seconds: from the first word's start ...
+    end: float  # ... to the last word's end
+    confidence: float
+    speaker: str | None = None
+    channel: int | None = None
+    first_word: int  # index into Transcript.words
+    last_word: int  # inclusive
+
+
 class StageInfo(BaseModel):
     stage: str
     engine_id: str
@@ -56,3 +73,5 @@ class Transcript(BaseModel):
     model: str
     stages: list[StageInfo] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    entities: list[Entity] | None = None  # None: detection was not asked for; [] found nothing
+    summary: str | None = None  # the refine stage's, when asked for

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engines.merge.engine import assemble
+from engines.assembly import assemble
 from shared.contracts import PrepareOutput, TranscribeOutput
 from shared.transcript import Segment, Word
 

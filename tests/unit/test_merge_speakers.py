@@ -1,6 +1,6 @@
 """Speaker assignment in merge: overlap, nearest turn for gaps, splits, no word lost."""
 
-from engines.merge.engine import assemble
+from engines.assembly import assemble
 from engines.merge.speakers import assign_speakers, speaker_at
 from shared.contracts import DiarizeOutput, PrepareOutput, SpeakerTurn, TranscribeOutput
 from shared.transcript import Segment, Word
