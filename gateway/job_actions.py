@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from gateway import audit, ratelimit
 from gateway.auth import Principal, require_scope
 from gateway.errors import ApiError
+from gateway.job_audio import audio_gone
 from gateway.jobs import job_detail, load_detail
 from gateway.schemas import ErrorResponse, JobDetail
 from gateway.services import ServicesDep
@@ -150,11 +151,7 @@ async def rerun_job(job_id: str, request: Request, principal: Writer, services: 
     try:
         await asyncio.to_thread(services.store.copy, source.audio_key, audio_key)
     except ObjectNotFound:
-        raise ApiError(
-            404,
-            "audio_not_found",
-            f"the audio of job {job_id} is no longer stored (deleted or past retention); upload the file again",
-        ) from None
+        raise ApiError(404, "audio_not_found", f"{audio_gone(source)}; upload the file again") from None
     audio = StoredAudio(
         key=audio_key,
         filename=source.audio_filename,
