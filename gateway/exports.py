@@ -1,5 +1,8 @@
 """Native exports: a completed job's transcript as SRT, WebVTT, plain text, JSON, DOCX or PDF.
 
+JSON is the canonical transcript, entities and summary included. A job that asked for
+`redact_pii_text` exports the redacted transcript in every format.
+
 DOCX and PDF are the renderers of ElevenLabs' `additional_formats` (shared.formats.documents),
 so a document reads the same whichever API asked for it.
 """
@@ -20,6 +23,7 @@ from gateway.services import ServicesDep
 from gateway.stored_jobs import load_job, load_transcript
 from shared.db import JobStatus
 from shared.formats import documents, text
+from shared.formats.redaction import redact
 
 EXPORT_FORMATS = {
     "srt": "application/x-subrip",
@@ -78,6 +82,11 @@ async def export_transcript(
     transcript = await load_transcript(services, job)
     if transcript is None:
         raise ApiError(404, "transcript_not_found", f"the transcript of job {job_id} is missing from storage")
+    style = job.options().enrich.redact_pii_text
+    if style is not None:
+        # A job that asked for text redaction exports only the redacted text, in every format
+        # (json included: its entities then point at their placeholders).
+        transcript = redact(transcript, style)
 
     cue_options: _CueOptions = {
         "max_line_chars": max_line_chars,

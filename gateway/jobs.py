@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway import forms, openai
+from gateway import enrichment, forms, openai
 from gateway.auth import Principal, require_scope
 from gateway.errors import ApiError
 from gateway.job_filters import JobFilters, job_filters
@@ -25,6 +25,7 @@ from shared import catalogue, keys, streams
 from shared.catalogue import SpeakerDetection
 from shared.contracts import Event
 from shared.db import Job, JobStatus, Task, TaskStatus
+from shared.formats.redaction import redact
 from shared.transcript import Transcript
 from shared.webhooks import enqueue_deliveries
 
@@ -102,12 +103,17 @@ def job_detail(job: Job, tasks: list[Task], transcript: Transcript | None) -> Jo
         progress = completed / len(tasks)
     else:
         progress = 1.0 if job.status == JobStatus.completed.value else 0.0
+    parameters = job.options()
+    style = parameters.enrich.redact_pii_text
     return JobDetail(
         **job_summary(job).model_dump(),
         progress=progress,
         stages=[_stage(t) for t in dag_order(tasks)],
         transcript=transcript,
-        speaker_names=job.options().speaker_names if transcript is not None else {},
+        speaker_names=parameters.speaker_names if transcript is not None else {},
+        entities=transcript.entities if transcript is not None else None,
+        summary=transcript.summary if transcript is not None else None,
+        redacted_text=redact(transcript, style).text if transcript is not None and style is not None else None,
     )
 
 
@@ -140,6 +146,20 @@ async def load_detail(services: Services, db: AsyncSession, job: Job) -> JobDeta
             "diarizer": {"type": "string", "enum": list(catalogue.engines_for(catalogue.Stage.DIARIZE, selectable=True))},
             "align": {"type": "boolean", "description": "refine word timestamps by forced alignment"},
             "pipeline": {"type": "string", "enum": list(PIPELINES)},
+            "pii_detection": {"type": "boolean", "description": "find entities (names, numbers, ...) in the transcript"},
+            "pii_entity_types": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "'all', categories or types (GET /v1/audio/entity-types); repeated or comma-separated",
+            },
+            "redact_pii_text": {"type": "string", "enum": ["redacted", "entity_type", "enumerated_entity_type"]},
+            "redact_pii_audio": {"type": "boolean"},
+            "pii_redaction_mode": {"type": "string", "enum": list(enrichment.AUDIO_MODES)},
+            "pii_audio_buffer_s": {"type": "number", "minimum": 0, "maximum": 2},
+            "delete_original_audio": {"type": "boolean"},
+            "llm_cleanup": {"type": "boolean", "description": "needs DALSTON_LLM_BASE_URL"},
+            "no_verbatim": {"type": "boolean", "description": "remove fillers and false starts; needs DALSTON_LLM_BASE_URL"},
+            "summary": {"type": "boolean", "description": "needs DALSTON_LLM_BASE_URL"},
         },
     ),
 )
@@ -177,6 +197,10 @@ async def create_transcription(
             diarization_threshold=diarization_threshold,
             align=align,
         )
+        enrich = enrichment.parse(upload.fields)
+        if enrich is not None:
+            enrichment.check_available(services.settings, enrich)
+            options.parameters.enrich = enrich
         job = await submit_job(services, principal, upload, options)
     return job_detail(job, [], None)
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from shared.transcript import Transcript
+from shared.transcript import Entity, Transcript
 
 
 class AudioInfo(BaseModel):
@@ -55,6 +55,12 @@ class JobDetail(JobSummary):
     # The names given to the pipeline's speaker ids ({"speaker_0": "Margaret"}): the
     # transcript already shows them; this says which id each name stands for.
     speaker_names: dict[str, str] = Field(default_factory=dict)
+    # Enrichment, once completed: the detected entities (None: detection not asked), the
+    # refine stage's summary, and the transcript text with the entities replaced by
+    # placeholders when the job asked for redact_pii_text.
+    entities: list[Entity] | None = None
+    summary: str | None = None
+    redacted_text: str | None = None
 
 
 class JobList(BaseModel):

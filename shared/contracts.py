@@ -26,6 +26,8 @@ class TranscribeOptions(BaseModel):
     task: Literal["transcribe", "translate"] = "transcribe"
     prompt: str | None = None
     temperature: float | None = None
+    # Terms to bias the decoder towards in every window (ElevenLabs keyterms; faster-whisper hotwords).
+    hotwords: str | None = None
 
 
 class SpeakerOptions(BaseModel):

@@ -72,6 +72,9 @@ class FasterWhisperEngine:
         options: dict[str, Any] = {}
         if config.temperature is not None:
             options["temperature"] = config.temperature
+        if config.hotwords:
+            # Unlike initial_prompt (first window only), hotwords prefix every window's prompt.
+            options["hotwords"] = config.hotwords
         began = time.perf_counter()
         segments, info = model.transcribe(
             audio,

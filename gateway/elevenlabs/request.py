@@ -17,8 +17,11 @@ from pydantic import ValidationError
 from gateway.elevenlabs.errors import invalid
 from gateway.errors import ApiError
 from gateway.forms import FieldError, Fields, get_bool, get_float, get_int, get_json, get_list, get_str
+from shared import entities
+from shared.contracts import EnrichOptions
 from shared.formats.documents import ExportOptions
 from shared.formats.elevenlabs import ResponseOptions, whisper_language
+from shared.formats.redaction import DEFAULT_STYLE, STYLES, RedactionStyle
 
 MAX_ADDITIONAL_FORMATS = 10
 MAX_KEYTERMS = 1000
@@ -50,6 +53,10 @@ class ConvertRequest:
     use_multi_channel: bool = False
     multichannel_output_style: Literal["separate", "combined"] = "separate"
     keyterms: list[str] = field(default_factory=list)
+    entity_detection: list[str] | None = None  # entity type ids (None: not asked)
+    entity_redaction: list[str] | None = None  # a subset of entity_detection
+    entity_redaction_mode: RedactionStyle = DEFAULT_STYLE
+    no_verbatim: bool = False
 
     @property
     def url(self) -> str | None:
@@ -61,11 +68,26 @@ class ConvertRequest:
             additional_formats=self.additional_formats,
             use_multi_channel=self.use_multi_channel,
             multichannel_output_style=self.multichannel_output_style,
+            entity_redaction=self.entity_redaction,
+            entity_redaction_mode=self.entity_redaction_mode,
         )
 
-    def prompt(self) -> str | None:
-        """Keyterms become the decoder's initial prompt, which biases Whisper towards them."""
-        return ", ".join(self.keyterms) + "." if self.keyterms else None
+    def hotwords(self) -> str | None:
+        """Keyterms become faster-whisper's hotwords, which prefix every decoding window's
+        prompt and so bias Whisper towards those spellings (a bias, not a guarantee)."""
+        return ", ".join(self.keyterms) if self.keyterms else None
+
+    def enrich(self) -> EnrichOptions | None:
+        """The enrichment stages this request needs (detect for entities, refine for no_verbatim)."""
+        given: dict[str, Any] = {}
+        if self.entity_detection is not None:
+            given["pii_detection"] = True
+            given["pii_entity_types"] = self.entity_detection
+        if self.entity_redaction is not None:
+            given["redact_pii_text"] = self.entity_redaction_mode
+        if self.no_verbatim:
+            given["no_verbatim"] = True
+        return EnrichOptions(**given) if given else None
 
 
 def _choice(fields: Fields, name: str, choices: tuple[str, ...], default: str) -> str:
@@ -109,6 +131,18 @@ def _keyterms(fields: Fields) -> list[str]:
     return terms
 
 
+def _entity_types(fields: Fields, name: str) -> list[str] | None:
+    """`all`, a category or types, in every form the SDKs send (a JSON string such as
+    `"all"`, a JSON list, a bare string, repeated fields, comma lists; `null` is absent)."""
+    requested = [part.strip() for value in get_list(fields, name) for part in str(value).split(",") if part.strip()]
+    if not requested:
+        return None
+    try:
+        return entities.select(requested)
+    except ValueError as exc:
+        raise FieldError(name, str(exc)) from None
+
+
 def _depth(value: Any) -> int:
     if isinstance(value, dict):
         return 1 + max((_depth(v) for v in value.values()), default=0)
@@ -136,14 +170,10 @@ def _unavailable(message: str) -> ApiError:
 
 def _refuse_unsupported(fields: Fields) -> None:
     """Options whose output Dalston cannot produce yet: refused, never silently dropped."""
-    for name in ("entity_detection", "entity_redaction"):
-        if get_list(fields, name):
-            raise _unavailable(f"{name} is not available on this server yet; omit it")
     for name in ("numbers_format", "transcript_edit"):
         if get_str(fields, name) is not None:
             raise _unavailable(f"{name} is not available on this server yet; omit it")
     for name, what in (
-        ("no_verbatim", "removing fillers and false starts"),
         ("use_speaker_library", "matching speakers against a speaker library"),
         ("detect_speaker_roles", "detecting agent/customer roles"),
     ):
@@ -178,6 +208,15 @@ def parse_convert(fields: Fields) -> ConvertRequest:
         raise invalid("use either diarize or use_multi_channel, not both")
 
     _refuse_unsupported(fields)
+    detection = _entity_types(fields, "entity_detection")
+    redaction = _entity_types(fields, "entity_redaction")
+    if redaction is not None:
+        if detection is None:
+            raise invalid("entity_redaction must be a subset of entity_detection; entity_detection is not set")
+        outside = [t for t in redaction if t not in detection]
+        if outside:
+            raise invalid(f"entity_redaction must be a subset of entity_detection; not detected: {', '.join(outside)}")
+    redaction_mode: RedactionStyle = _choice(fields, "entity_redaction_mode", STYLES, DEFAULT_STYLE)  # type: ignore[assignment]
     webhook = get_bool(fields, "webhook", False)
     webhook_id = get_str(fields, "webhook_id")
     if webhook_id is not None and not webhook:
@@ -203,4 +242,8 @@ def parse_convert(fields: Fields) -> ConvertRequest:
         use_multi_channel=use_multi_channel,
         multichannel_output_style=_choice(fields, "multichannel_output_style", ("separate", "combined"), "separate"),  # type: ignore[arg-type]
         keyterms=_keyterms(fields),
+        entity_detection=detection,
+        entity_redaction=redaction,
+        entity_redaction_mode=redaction_mode,
+        no_verbatim=get_bool(fields, "no_verbatim", False),
     )

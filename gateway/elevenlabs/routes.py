@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
-from gateway import audit
+from gateway import audit, enrichment
 from gateway.auth import TOKEN_TTL_SECONDS, TOKEN_TYPES, Principal, issue_token, require_scope
 from gateway.elevenlabs.errors import ElevenLabsRoute, invalid
 from gateway.elevenlabs.media import fetch_url, wrap_pcm
@@ -30,6 +30,7 @@ from gateway.stored_jobs import delete_job, load_job, load_transcript
 from gateway.submission import probe_upload, submit_job, validate_options
 from gateway.uploads import Upload, multipart_openapi, receive_upload
 from gateway.waiting import JobVanished, wait_for_job
+from shared import entities
 from shared.contracts import ElevenLabsOptions, JobParameters, TranscribeOptions
 from shared.db import Job, JobStatus, WebhookEndpoint
 from shared.formats.elevenlabs import ResponseOptions, to_response
@@ -47,10 +48,16 @@ Reader = Annotated[Principal, Depends(require_scope("jobs:read", token_type="bat
 
 def response_options(job: Job) -> ResponseOptions:
     """The stored request options; a native job gets the defaults (per-channel jobs the multichannel shape)."""
-    stored = job.options().elevenlabs
-    if stored is not None:
-        return stored.request_options
-    return ResponseOptions(use_multi_channel=job.speaker_detection == "per_channel")
+    parameters = job.options()
+    if parameters.elevenlabs is not None:
+        return parameters.elevenlabs.request_options
+    options = ResponseOptions(use_multi_channel=job.speaker_detection == "per_channel")
+    style = parameters.enrich.redact_pii_text
+    if style is not None:
+        # A native job that asked for text redaction: never read back unredacted here either.
+        options.entity_redaction = parameters.enrich.pii_entity_types or list(entities.ENTITY_TYPES)
+        options.entity_redaction_mode = style
+    return options
 
 
 async def job_response(services: Services, job: Job) -> dict[str, Any]:
@@ -92,7 +99,7 @@ async def _speaker_detection(services: Services, request: ConvertRequest, audio:
 
 
 def _parameters(request: ConvertRequest, parameters: JobParameters) -> JobParameters:
-    transcribe = {"temperature": request.temperature, "prompt": request.prompt()}
+    transcribe = {"temperature": request.temperature, "hotwords": request.hotwords()}
     parameters.transcribe = TranscribeOptions(**{k: v for k, v in transcribe.items() if v is not None})
     parameters.elevenlabs = ElevenLabsOptions(
         request_id=_request_id(),
@@ -153,6 +160,10 @@ async def _submit(services: Services, principal: Principal, upload: Upload, requ
         diarization_threshold=request.diarization_threshold,
     )
     options.parameters = _parameters(request, options.parameters)
+    enrich = request.enrich()
+    if enrich is not None:
+        enrichment.check_available(settings, enrich)
+        options.parameters.enrich = enrich
     return await submit_job(services, principal, audio, options)
 
 
@@ -172,6 +183,11 @@ async def _submit(services: Services, principal: Principal, upload: Upload, requ
             "file_format": {"type": "string", "enum": ["pcm_s16le_16", "other"]},
             "webhook": {"type": "boolean"},
             "use_multi_channel": {"type": "boolean"},
+            "entity_detection": {"type": "string", "description": "'all', a category or types; a JSON list or repeated"},
+            "entity_redaction": {"type": "string", "description": "a subset of entity_detection"},
+            "entity_redaction_mode": {"type": "string", "enum": ["redacted", "entity_type", "enumerated_entity_type"]},
+            "no_verbatim": {"type": "boolean", "description": "needs DALSTON_LLM_BASE_URL"},
+            "keyterms": {"type": "string", "description": "a JSON list or repeated; faster-whisper hotwords"},
         },
     ),
 )

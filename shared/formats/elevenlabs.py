@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.formats.documents import ExportOptions, render
+from shared.formats.redaction import DEFAULT_STYLE, RedactionStyle, entities_of_channel, redact
 from shared.transcript import Transcript, Word
 
 Granularity = Literal["none", "word", "character"]
@@ -62,6 +63,9 @@ class ResponseOptions(BaseModel):
     additional_formats: list[ExportOptions] = Field(default_factory=list)
     use_multi_channel: bool = False
     multichannel_output_style: Literal["separate", "combined"] = "separate"
+    # entity_redaction: the entity types whose text the response replaces (None: no redaction).
+    entity_redaction: list[str] | None = None
+    entity_redaction_mode: RedactionStyle = DEFAULT_STYLE
 
 
 def speaker_ids(t: Transcript) -> dict[str, str]:
@@ -158,16 +162,19 @@ def words(items: list[Word], granularity: Granularity, *, channel_index: int | N
 
 
 def channel_transcript(t: Transcript, channel: int) -> Transcript:
-    """The part of `t` spoken on one channel (mono audio is channel 0)."""
+    """The part of `t` spoken on one channel (mono audio is channel 0); its entities point
+    into the channel's own text."""
     segments = [s for s in t.segments if (s.channel or 0) == channel]
     items = [w for w in t.words if (w.channel or 0) == channel]
     speakers = {w.speaker for w in items} | {s.speaker for s in segments}
+    text = " ".join(s.text.strip() for s in segments if s.text.strip())
     return t.model_copy(
         update={
             "segments": segments,
             "words": items,
-            "text": " ".join(s.text.strip() for s in segments if s.text.strip()),
+            "text": text,
             "speakers": [label for label in t.speakers if label in speakers],
+            "entities": None if t.entities is None else entities_of_channel(t, channel, text),
         }
     )
 
@@ -194,6 +201,15 @@ def chunk(t: Transcript, options: ResponseOptions, *, channel_index: int | None 
     }
     if channel_index is not None:
         result["channel_index"] = channel_index
+    # Entities when detection was asked; never with redaction (wire facts: omitted then), nor
+    # in the combined multichannel style, which ElevenLabs documents as without entities.
+    combined = options.use_multi_channel and channel_index is None
+    if t.entities is not None and options.entity_redaction is None and not combined:
+        lead = len(t.text) - len(t.text.lstrip())  # `text` is stripped: offsets move with it
+        result["entities"] = [
+            {"text": e.text, "entity_type": e.type, "start_char": e.start_char - lead, "end_char": e.end_char - lead}
+            for e in t.entities
+        ]
     if options.additional_formats:
         result["additional_formats"] = [render(t, f) for f in options.additional_formats]
     return result
@@ -202,6 +218,8 @@ def chunk(t: Transcript, options: ResponseOptions, *, channel_index: int | None 
 def to_response(t: Transcript, options: ResponseOptions, *, transcription_id: str) -> dict[str, Any]:
     """The full ElevenLabs response: Chunk, or Multichannel for `use_multi_channel` (separate)."""
     t = with_speaker_ids(t)
+    if options.entity_redaction is not None:
+        t = redact(t, options.entity_redaction_mode, options.entity_redaction)
     extra: dict[str, Any] = {"transcription_id": transcription_id, "audio_duration_secs": t.duration}
     if options.use_multi_channel and options.multichannel_output_style == "separate":
         transcripts = [chunk(channel_transcript(t, c), options, channel_index=c) for c in range(max(t.channels, 1))]

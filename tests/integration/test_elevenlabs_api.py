@@ -127,7 +127,7 @@ async def test_sync_request_waits_for_the_job_and_returns_a_chunk(api) -> None:
     )
     job_id = (await new_job(services, since, response_task)).id
     job = await job_row(services, str(job_id))
-    assert job.parameters["transcribe"] == {"prompt": "Dalston."}
+    assert job.parameters["transcribe"] == {"hotwords": "Dalston"}
     await complete(services, str(job_id))
     response = await response_task
     assert response.status_code == 200, response.text
@@ -179,7 +179,7 @@ async def test_webhook_mode_acks_and_stores_options(api) -> None:
     assert set(ack) == {"message", "request_id", "transcription_id"} and not CHUNK_KEYS & set(ack)
     job = await job_row(services, ack["transcription_id"])
     assert job.model == "tiny.en" and job.status == "pending"
-    assert job.parameters["transcribe"] == {"temperature": 0.4, "prompt": "Dalston, Hackney, Shoreditch."}
+    assert job.parameters["transcribe"] == {"temperature": 0.4, "hotwords": "Dalston, Hackney, Shoreditch"}
     stored = job.parameters["elevenlabs"]
     assert stored["webhook"] is True and stored["webhook_id"] == endpoint_id and stored["webhook_metadata"] == {"order": 7}
     assert stored["request_id"] == ack["request_id"]
@@ -308,7 +308,7 @@ async def test_errors_are_in_elevenlabs_shape(api) -> None:
     assert "model_id" in detail(await post(client, model_id=""), 422, "invalid_parameter")
     assert "unknown model" in detail(await post(client, model_id="scribe_v9"), 422, "unknown_model")
     detail(await post(client, timestamps_granularity="sentence"), 422, "invalid_parameter")
-    assert "entity_detection" in detail(await post(client, entity_detection='"all"'), 400, "feature_unavailable")
+    assert "shoe_size" in detail(await post(client, entity_detection='"shoe_size"'), 422, "invalid_parameter")
     detail(await post(client, webhook="true", language_code="xx"), 422, "invalid_language")
     detail(await post(client, params={"enable_logging": "false"}, webhook="true"), 400, "feature_unavailable")
     bad = await client.post(URL, content=b"{}", headers={"content-type": "application/json"})

@@ -12,6 +12,7 @@ import pytest
 from gateway.elevenlabs.request import parse_convert
 from gateway.errors import ApiError
 from gateway.forms import FieldError
+from shared.entities import ENTITY_TYPES
 from shared.formats.documents import ExportOptions, blocks, render
 from shared.formats.elevenlabs import ResponseOptions, to_response, whisper_language
 from shared.transcript import Segment, Transcript, Word
@@ -232,7 +233,7 @@ def test_json_encoded_keyterms_list() -> None:
 def test_repeated_keyterms_fields() -> None:
     request = parse_convert(fields(model_id="scribe_v1", keyterms=["Dalston", "Hackney"]))
     assert request.keyterms == ["Dalston", "Hackney"]
-    assert request.prompt() == "Dalston, Hackney."
+    assert request.hotwords() == "Dalston, Hackney"
 
 
 def test_bracketed_keys() -> None:
@@ -316,10 +317,6 @@ def test_invalid_fields_are_refused(bad: dict[str, str]) -> None:
 @pytest.mark.parametrize(
     "unsupported",
     [
-        {"entity_detection": '"all"'},
-        {"entity_detection": ["pii", "phi"]},
-        {"entity_redaction": '["pii"]'},
-        {"no_verbatim": "true"},
         {"use_speaker_library": "True"},
         {"detect_speaker_roles": "1"},
     ],
@@ -333,3 +330,64 @@ def test_features_we_cannot_do_are_refused_clearly(unsupported: dict) -> None:
 def test_unsupported_features_switched_off_are_fine() -> None:
     request = parse_convert(fields(model_id="m", no_verbatim="false", entity_detection="null", tag_audio_events="false"))
     assert request.tag_audio_events is False
+
+
+# --- entity detection and redaction (every form the SDKs send) ------------------------------
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"entity_detection": '"all"'},  # Python SDK v2.59: JSON-serialised string
+        {"entity_detection": "all"},  # a bare string (curl)
+        {"entity_detection": '["all"]'},  # v2.59 with a list
+        {"entity_detection": ["pii", "pci", "phi", "other"]},  # repeated fields (JS SDK, Python <= 2.58)
+        {"entity_detection[]": ["all"]},
+        {"entity_detection": "pii,pci,phi,other"},
+    ],
+)
+def test_entity_detection_forms(given: dict) -> None:
+    request = parse_convert(fields(model_id="m", **given))
+    assert request.entity_detection is not None and set(request.entity_detection) == set(ENTITY_TYPES)
+    enrich = request.enrich()
+    assert enrich is not None and enrich.pii_detection and enrich.redact_pii_text is None
+    assert request.response_options().entity_redaction is None
+
+
+def test_entity_detection_of_one_category_and_types() -> None:
+    assert parse_convert(fields(model_id="m", entity_detection='"pci"')).entity_detection == ["credit_card", "iban"]
+    request = parse_convert(fields(model_id="m", entity_detection='["email_address","phone_number"]'))
+    assert request.entity_detection == ["email_address", "phone_number"]
+
+
+def test_entity_redaction_defaults_to_enumerated_and_maps_to_the_enrichment() -> None:
+    request = parse_convert(fields(model_id="m", entity_detection='"all"', entity_redaction='"pci"'))
+    assert request.entity_redaction == ["credit_card", "iban"]
+    options = request.response_options()
+    assert options.entity_redaction == ["credit_card", "iban"] and options.entity_redaction_mode == "enumerated_entity_type"
+    enrich = request.enrich()
+    assert enrich is not None and enrich.redact_pii_text == "enumerated_entity_type"
+    mode = parse_convert(fields(model_id="m", entity_detection="all", entity_redaction="all", entity_redaction_mode="redacted"))
+    assert mode.response_options().entity_redaction_mode == "redacted"
+
+
+@pytest.mark.parametrize(
+    ("given", "needle"),
+    [
+        ({"entity_detection": '"passport"'}, "passport"),
+        ({"entity_detection": '["person_name","shoe_size"]'}, "shoe_size"),
+        ({"entity_redaction": '"all"'}, "subset"),
+        ({"entity_detection": '"pci"', "entity_redaction": '"pii"'}, "person_name"),
+        ({"entity_detection": '"all"', "entity_redaction": '"all"', "entity_redaction_mode": "masked"}, "entity_redaction_mode"),
+    ],
+)
+def test_bad_entity_options_are_refused(given: dict, needle: str) -> None:
+    with pytest.raises((FieldError, ApiError)) as caught:
+        parse_convert(fields(model_id="m", **given))
+    assert needle in str(caught.value) or needle in getattr(caught.value, "message", "")
+
+
+def test_no_verbatim_maps_to_the_refine_stage() -> None:
+    enrich = parse_convert(fields(model_id="m", no_verbatim="true")).enrich()
+    assert enrich is not None and enrich.no_verbatim and enrich.refine
+    assert parse_convert(fields(model_id="m", no_verbatim="false")).enrich() is None

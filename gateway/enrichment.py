@@ -1,0 +1,129 @@
+"""The native enrichment options (PII detection and redaction, LLM cleanup) of a batch
+request or a hybrid session's `enhance_on_end`, read from form fields or query parameters.
+
+`parse` turns them into `EnrichOptions`; `check_available` refuses, up front, what this
+server cannot run (the refine stage without a configured LLM, emotion/event detection).
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from gateway import forms
+from gateway.errors import ApiError
+from shared import catalogue, entities
+from shared.catalogue import Stage
+from shared.contracts import EnrichOptions
+from shared.formats.redaction import DEFAULT_STYLE, STYLES
+from shared.settings import Settings
+
+AUDIO_MODES = ("silence", "beep")
+ENRICH_FIELDS = (
+    "pii_detection",
+    "pii_entity_types",
+    "redact_pii_text",
+    "redact_pii_audio",
+    "pii_redaction_mode",
+    "pii_audio_buffer_s",
+    "delete_original_audio",
+    "llm_cleanup",
+    "no_verbatim",
+    "summary",
+    "detect_emotions",
+    "detect_events",
+)
+# Options with no engine behind them yet: refused, never silently ignored.
+NOT_AVAILABLE = {"detect_emotions": "emotion detection", "detect_events": "audio event detection"}
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(400, "invalid_parameter", message)
+
+
+def entity_types(values: list[object], name: str) -> list[str]:
+    """Entity type ids for `all`, categories and types, given repeated, as a JSON list or
+    comma-separated; 400 naming what is unknown."""
+    requested = [part.strip() for value in values for part in str(value).split(",") if part.strip()]
+    try:
+        return entities.select(requested)
+    except ValueError as exc:
+        raise _invalid(f"{name}: {exc}") from None
+
+
+def _style(fields: forms.FieldSource) -> str | None:
+    value = forms.get_str(fields, "redact_pii_text")
+    if value is None:
+        return None
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return DEFAULT_STYLE
+    if lowered in ("false", "0", "no", "off"):
+        return None
+    if lowered not in STYLES:
+        raise _invalid(f"redact_pii_text must be one of {', '.join(STYLES)} (or true/false), not {value!r}")
+    return lowered
+
+
+def parse(fields: forms.FieldSource) -> EnrichOptions | None:
+    """The request's enrichment options; None when it gave none. Raises ApiError (400)."""
+    try:
+        for name, what in NOT_AVAILABLE.items():
+            if forms.get_bool(fields, name, False):
+                raise ApiError(400, "feature_unavailable", f"{name}=true ({what}) is not available on this server; omit it")
+        given: dict[str, object] = {}
+        for name in ("pii_detection", "redact_pii_audio", "delete_original_audio", "llm_cleanup", "no_verbatim", "summary"):
+            value = forms.get_bool(fields, name)
+            if value is not None:
+                given[name] = value
+        style = _style(fields)
+        if style is not None:
+            given["redact_pii_text"] = style
+        mode = forms.get_str(fields, "pii_redaction_mode")
+        if mode is not None:
+            if mode.lower() not in AUDIO_MODES:
+                raise _invalid(f"pii_redaction_mode must be one of {', '.join(AUDIO_MODES)}, not {mode!r}")
+            given["pii_redaction_mode"] = mode.lower()
+        buffer_s = forms.get_float(fields, "pii_audio_buffer_s", minimum=0.0, maximum=2.0)
+        if buffer_s is not None:
+            given["pii_audio_buffer_s"] = buffer_s
+        types = forms.get_list(fields, "pii_entity_types")
+    except forms.FieldError as exc:
+        raise _invalid(str(exc)) from None
+    if types:
+        given["pii_entity_types"] = entity_types(types, "pii_entity_types")
+    if not given:
+        return None
+    try:
+        options = EnrichOptions(**given)
+    except ValidationError as exc:
+        raise _invalid(str(exc.errors()[0]["msg"])) from None
+    if "pii_entity_types" in given and not options.detect:
+        raise _invalid("pii_entity_types needs pii_detection=true (or redact_pii_text / redact_pii_audio)")
+    audio_only = [n for n in ("pii_redaction_mode", "pii_audio_buffer_s", "delete_original_audio") if n in given]
+    if audio_only and not options.redact_pii_audio:
+        raise _invalid(f"{', '.join(audio_only)} configure audio redaction: they need redact_pii_audio=true")
+    return options
+
+
+def check_available(settings: Settings, options: EnrichOptions, *, no_verbatim_name: str = "no_verbatim") -> None:
+    """Refuse options whose stage cannot run on this server (400 feature_unavailable)."""
+    if not options.refine:
+        return
+    refiner = {**catalogue.DEFAULT_ENGINES, **settings.stage_engines}[Stage.REFINE]
+    missing = catalogue.engine(refiner).unconfigured(settings)
+    if missing is None:
+        return
+    asked = [
+        name
+        for name, on in (
+            ("llm_cleanup", options.llm_cleanup),
+            (no_verbatim_name, options.no_verbatim),
+            ("summary", options.summary),
+        )
+        if on
+    ]
+    raise ApiError(
+        400,
+        "feature_unavailable",
+        f"{', '.join(asked)} need(s) the LLM refine stage, which is not available on this server: {missing}; omit it",
+    )
