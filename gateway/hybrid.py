@@ -7,7 +7,10 @@ Query parameters (the same on the native and the ElevenLabs endpoint):
 - `enhance_on_end=true`: when the session ends, submit its recording as a batch job.
 - enhancement options, validated like a batch request's before the session starts:
   `speaker_detection` (or `diarize=true`), `num_speakers`, `min_speakers`, `max_speakers`,
-  `diarization_threshold`, `diarizer`, `enhance_model` (default: the session's model).
+  `diarization_threshold`, `diarizer`, `enhance_model` (default: the session's model),
+  and the batch API's enrichment options (`pii_detection`, `pii_entity_types`,
+  `redact_pii_text`, `redact_pii_audio`, `pii_redaction_mode`, `pii_audio_buffer_s`,
+  `delete_original_audio`, `llm_cleanup`, `no_verbatim`, `summary`; see gateway.enrichment).
   The language is the session's own.
 """
 
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway import forms
+from gateway import enrichment, forms
 from gateway.auth import Principal
 from gateway.errors import ApiError
 from gateway.services import Services
@@ -42,6 +45,15 @@ ENHANCEMENT_FIELDS = (
     "diarizer",
     "enhance_model",
 )
+
+
+# Enrichment names that are also options of the realtime session itself (ElevenLabs'
+# realtime `no_verbatim`): without enhance_on_end they are the session's business.
+REALTIME_OWN = frozenset({"no_verbatim"})
+
+
+def _switched_on(value: str | None) -> bool:
+    return bool(value) and (value or "").strip().lower() not in ("false", "0", "no", "off", "null", "none")
 
 
 class InvalidHybridOption(ValueError):
@@ -78,6 +90,7 @@ def parse(
     except forms.FieldError as exc:
         raise InvalidHybridOption(str(exc)) from None
     given = [name for name in ENHANCEMENT_FIELDS if query.get(name)]
+    given += [name for name in enrichment.ENRICH_FIELDS if name not in REALTIME_OWN and _switched_on(query.get(name))]
     if not enhance:
         if given:
             raise InvalidHybridOption(f"{', '.join(given)} configure the batch enhancement: they need enhance_on_end=true")
@@ -105,6 +118,10 @@ def parse(
             max_speakers=max_speakers,
             diarization_threshold=diarization_threshold,
         )
+        enrich = enrichment.parse(query)
+        if enrich is not None:
+            enrichment.check_available(settings, enrich)
+            options.parameters.enrich = enrich
     except ApiError as exc:
         raise InvalidHybridOption(f"enhancement: {exc.message}") from None
     return HybridOptions(retain_audio=True, enhancement=options)
