@@ -18,6 +18,7 @@ from gateway.console import session as console_session
 from gateway.console import settings as console_settings
 from gateway.console import spa as console_spa
 from gateway.elevenlabs import realtime as elevenlabs_realtime
+from gateway.enrichment import router as enrichment_router
 from gateway.limits import RequestLimitsMiddleware
 from gateway.metrics import metrics_response
 from gateway.middleware import RequestContextMiddleware
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(jobs.router)
     app.include_router(exports.router)
+    app.include_router(enrichment_router)
     app.include_router(job_actions.router)
     app.include_router(job_audio.router)
     app.include_router(openai.router)

@@ -7,10 +7,15 @@ server cannot run (the refine stage without a configured LLM, emotion/event dete
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ValidationError
 
 from gateway import forms
+from gateway.auth import Principal, require_scope
 from gateway.errors import ApiError
+from gateway.services import ServicesDep
 from shared import catalogue, entities
 from shared.catalogue import Stage
 from shared.contracts import EnrichOptions
@@ -126,4 +131,48 @@ def check_available(settings: Settings, options: EnrichOptions, *, no_verbatim_n
         400,
         "feature_unavailable",
         f"{', '.join(asked)} need(s) the LLM refine stage, which is not available on this server: {missing}; omit it",
+    )
+
+
+# --- what this server can do: GET /v1/audio/enrichment ----------------------------------
+
+
+class EntityTypeInfo(BaseModel):
+    id: str
+    category: str
+
+
+class LlmRefineInfo(BaseModel):
+    available: bool
+    reason: str | None  # why not, when not (e.g. DALSTON_LLM_BASE_URL unset)
+
+
+class EnrichmentCapabilities(BaseModel):
+    """What a submission form needs to offer the enrichment options honestly."""
+
+    entity_types: list[EntityTypeInfo]
+    categories: list[str]
+    redaction_styles: list[str]
+    audio_redaction_modes: list[str]
+    llm_refine: LlmRefineInfo
+
+
+router = APIRouter(prefix="/v1/audio", tags=["batch"])
+
+
+@router.get("/enrichment", response_model=EnrichmentCapabilities)
+async def enrichment_capabilities(
+    _principal: Annotated[Principal, Depends(require_scope("jobs:read"))], services: ServicesDep
+) -> EnrichmentCapabilities:
+    """The enrichment options this server accepts: entity types, redaction styles, and
+    whether the LLM refine stage (llm_cleanup, no_verbatim, summary) is configured."""
+    settings = services.settings
+    refiner = {**catalogue.DEFAULT_ENGINES, **settings.stage_engines}[Stage.REFINE]
+    missing = catalogue.engine(refiner).unconfigured(settings)
+    return EnrichmentCapabilities(
+        entity_types=[EntityTypeInfo(id=t.id, category=t.category) for t in entities.ENTITY_TYPES.values()],
+        categories=list(entities.CATEGORIES),
+        redaction_styles=list(STYLES),
+        audio_redaction_modes=list(AUDIO_MODES),
+        llm_refine=LlmRefineInfo(available=missing is None, reason=missing),
     )

@@ -115,9 +115,7 @@ async def test_native_pii_options_become_the_jobs_enrichment(native) -> None:
 
 async def test_native_entity_types_repeated_or_by_category(native) -> None:
     client, services = native
-    response = await submit(
-        client, {"pii_detection": "true", "pii_entity_types": ["pci", "email_address"]}
-    )
+    response = await submit(client, {"pii_detection": "true", "pii_entity_types": ["pci", "email_address"]})
     assert response.status_code == 201, response.text
     job = await job_row(services, response.json()["id"])
     assert job.parameters["enrich"]["pii_entity_types"] == ["credit_card", "iban", "email_address"]
@@ -253,3 +251,16 @@ async def test_elevenlabs_keyterms_become_hotwords(eleven) -> None:
     client, services = eleven
     _, parameters = await _sync(client, services, keyterms='["Dalston","Hackney Wick"]')
     assert parameters["transcribe"] == {"hotwords": "Dalston, Hackney Wick"}
+
+
+async def test_enrichment_capabilities(native, make_client) -> None:  # noqa: F811
+    client, _ = native
+    body = (await client.get("/v1/audio/enrichment")).json()
+    assert [t["id"] for t in body["entity_types"]] == list(ENTITY_TYPES)
+    assert body["redaction_styles"] == ["redacted", "entity_type", "enumerated_entity_type"]
+    assert body["llm_refine"]["available"] is False and "DALSTON_LLM_BASE_URL" in body["llm_refine"]["reason"]
+    configured, services = await make_client(llm_base_url="http://127.0.0.1:9/v1")
+    configured.headers["Authorization"] = f"Bearer {await add_key(services, scopes=['jobs:read'])}"
+    assert (await configured.get("/v1/audio/enrichment")).json()["llm_refine"] == {"available": True, "reason": None}
+    configured.headers["Authorization"] = f"Bearer {await add_key(services, scopes=['webhooks'])}"
+    assert (await configured.get("/v1/audio/enrichment")).status_code == 403
