@@ -74,6 +74,7 @@ def test_default_services_match_entry_points() -> None:
         "engine-faster-whisper": ["-m", "engines.runner", "--engine", "faster-whisper"],
         "engine-merge": ["-m", "engines.runner", "--engine", "merge"],
         "engine-diarize-default": ["-m", "engines.runner", "--engine", "diarize-default"],
+        "engine-pii-presidio": ["-m", "engines.runner", "--engine", "pii-presidio"],
         "engine-audio-redactor": ["-m", "engines.runner", "--engine", "audio-redactor"],
         "session-router": ["-m", "session_router"],
         "realtime-worker": ["-m", "realtime_worker", "--port", "8124"],
