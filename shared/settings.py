@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     # Enrichment. The refine stage (llm-cleanup) talks to any OpenAI-compatible
     # chat-completions server (Ollama, vLLM, llama.cpp's server): unset means "not available".
     llm_base_url: str | None = None
+    # The detect stage (pii-presidio): regions whose phone numbers count, comma-separated
+    # ISO codes ("US,GB"); a number in another format is not found.
+    pii_phone_regions: str = "US"
 
     log_level: str = "INFO"
     log_json: bool = False
