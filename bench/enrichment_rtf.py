@@ -1,0 +1,101 @@
+"""Enrichment cost against transcription, on the same ~10-minute file.
+
+    .venv/bin/python -m bench.enrichment_rtf
+
+Concatenates the PII call and long fixtures to ~10 minutes, transcribes with faster-whisper
+tiny.en as the engine does (word timestamps, default settings), then times PII detection
+(pii-presidio's detector and word snapping) and audio redaction (engines.audio_redactor,
+when present) and prints each stage's time and its ratio to transcription.
+Target (issue 12): detection + audio redaction <= 0.10 of transcription.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+FIXTURES = Path(__file__).parent.parent / "tests" / "fixtures"
+SOURCES = ["pii_call_en.wav", "pii_call2_en.wav", "long_en.wav", "conversation_en.wav"]
+TARGET_S = 600.0
+RATE = 16000
+
+
+def main() -> None:
+    from faster_whisper import decode_audio
+
+    from engines.pii_presidio.detect import Detector, to_entities
+    from shared import model_registry
+    from shared.entities import ENTITY_TYPES
+    from shared.settings import get_settings
+    from shared.transcript import Segment, Transcript, Word
+
+    clips = [decode_audio(str(FIXTURES / name), sampling_rate=RATE) for name in SOURCES]
+    pieces: list[np.ndarray] = []
+    while sum(len(p) for p in pieces) < TARGET_S * RATE:
+        pieces += clips
+    audio = np.concatenate(pieces)[: int(TARGET_S * RATE)].astype(np.float32)
+    duration = len(audio) / RATE
+
+    settings = get_settings()
+    model = model_registry.load_whisper(model_registry.resolve(None, settings), settings)
+    began = time.perf_counter()
+    raw, _info = model.transcribe(
+        audio, language="en", beam_size=settings.whisper_beam_size, word_timestamps=True, vad_filter=False,
+        condition_on_previous_text=False,
+    )  # fmt: skip
+    segments = [
+        Segment(
+            id=s.id,
+            start=s.start,
+            end=s.end,
+            text=s.text.strip(),
+            words=[Word(text=w.word.strip(), start=w.start, end=w.end) for w in s.words or []],
+        )  # fmt: skip
+        for s in raw
+    ]
+    transcribe_s = time.perf_counter() - began
+    transcript = Transcript(
+        text=" ".join(s.text for s in segments if s.text),
+        language="en",
+        language_probability=None,
+        duration=duration,
+        segments=segments,
+        words=sorted((w for s in segments for w in s.words), key=lambda w: (w.start, w.end)),
+        model="tiny.en",
+    )
+
+    detector = Detector()
+    detector.load()
+    detector.find("Warm-up from Margaret on 415 267 3842.", list(ENTITY_TYPES))
+    began = time.perf_counter()
+    entities = to_entities(transcript, detector.find(transcript.text, list(ENTITY_TYPES)))
+    detect_s = time.perf_counter() - began
+
+    redact_s: float | None = None
+    try:
+        from engines.audio_redactor import redact
+    except ImportError:
+        redact = None  # type: ignore[assignment]
+    if redact is not None:
+        spans = redact.merge_spans([(e.start, e.end) for e in entities], 0.1, duration)
+        began = time.perf_counter()
+        redact.apply(audio, RATE, spans, "beep")
+        redact_s = time.perf_counter() - began
+
+    print(f"audio: {duration:.0f} s, {len(transcript.words)} words, {len(entities)} entities")
+    print(
+        f"transcription (faster-whisper tiny.en, {settings.whisper_device}): {transcribe_s:.2f} s  (RTF {transcribe_s / duration:.4f})"
+    )
+    print(f"pii detection: {detect_s:.3f} s  ratio {detect_s / transcribe_s:.4f}")
+    if redact_s is None:
+        print("redaction: not measured (engines.audio_redactor absent)")
+    else:
+        print(f"audio redaction (beep, 16 kHz mono): {redact_s:.3f} s  ratio {redact_s / transcribe_s:.4f}")
+        total = (detect_s + redact_s) / transcribe_s
+        print(f"detection + redaction: ratio {total:.4f}  (target <= 0.10: {'met' if total <= 0.10 else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()
