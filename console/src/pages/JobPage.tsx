@@ -17,6 +17,8 @@ import { ErrorAlert, PageLoader } from "../components/States";
 import { StatusBadge } from "../components/StatusBadge";
 import { formatBytes, formatDateTime, formatDuration, formatNumber, humanize, secondsBetween } from "../lib/format";
 import { useNow } from "../lib/useNow";
+import type { EnrichmentDetail } from "../api/enrichment";
+import { EnrichmentResults } from "./job/EnrichmentResults";
 import { StageTimeline } from "./job/StageTimeline";
 import { TranscriptView } from "./job/TranscriptView";
 
@@ -319,7 +321,7 @@ export default function JobPage() {
     );
   }
 
-  const data = job.data;
+  const data: JobDetail & EnrichmentDetail = job.data;
   const warnings = [...new Set([...(data.warnings ?? []), ...(data.transcript?.warnings ?? [])])];
   return (
     <Stack gap="md">
@@ -344,6 +346,7 @@ export default function JobPage() {
         </Alert>
       )}
       <StageTimeline stages={data.stages} now={now} />
+      <EnrichmentResults job={data} />
       {data.transcript ? (
         <TranscriptView
           transcript={data.transcript}
@@ -352,6 +355,7 @@ export default function JobPage() {
           speakerNames={data.speaker_names}
           onRename={canWrite ? (speaker, name) => rename.mutateAsync({ speaker, name }) : null}
           noWriteReason={NO_WRITE}
+          entities={data.entities}
         />
       ) : (
         <Paper p="sm">

@@ -16,8 +16,9 @@ import { upload } from "../api/upload";
 import type { UploadProgress } from "../api/upload";
 import { hasScope } from "../auth/scopes";
 import { formatBytes, formatPercent } from "../lib/format";
-import { buildTranscriptionForm } from "../lib/submission";
-import type { SubmissionOptions } from "../lib/submission";
+import { buildTranscriptionForm, NO_ENRICHMENT } from "../lib/submission";
+import type { EnrichmentChoice, SubmissionOptions } from "../lib/submission";
+import { EnrichmentOptions } from "./newjob/EnrichmentOptions";
 
 const SPEAKER_MODES: { value: SpeakerDetection; label: string }[] = [
   { value: "none", label: "None" },
@@ -48,6 +49,7 @@ export default function NewJob() {
   const [numSpeakers, setNumSpeakers] = useState<number | string>("");
   const [minSpeakers, setMinSpeakers] = useState<number | string>("");
   const [maxSpeakers, setMaxSpeakers] = useState<number | string>("");
+  const [enrichment, setEnrichment] = useState<EnrichmentChoice>(NO_ENRICHMENT);
   const [progress, setProgress] = useState<UploadProgress | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -68,6 +70,7 @@ export default function NewJob() {
       numSpeakers: typeof numSpeakers === "number" ? numSpeakers : null,
       minSpeakers: typeof minSpeakers === "number" ? minSpeakers : null,
       maxSpeakers: typeof maxSpeakers === "number" ? maxSpeakers : null,
+      enrichment,
     };
     setError(null);
     setBusy(true);
@@ -198,6 +201,8 @@ export default function NewJob() {
               </SimpleGrid>
             )}
           </Paper>
+
+          <EnrichmentOptions value={enrichment} onChange={setEnrichment} disabled={busy} />
 
           {progress && (
             <Stack gap={4}>

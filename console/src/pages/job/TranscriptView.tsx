@@ -2,12 +2,15 @@ import { Badge, Box, Group, Paper, Stack, Switch, Text } from "@mantine/core";
 import { Fragment, memo, useEffect, useMemo, useRef, useState } from "react";
 import type { KeyboardEvent, MouseEvent } from "react";
 
+import type { Entity } from "../../api/enrichment";
 import type { Segment, Transcript } from "../../api/types";
 import { Empty } from "../../components/States";
 import { formatClock } from "../../lib/format";
+import { entityLabel, entityOfWord } from "../../lib/entities";
 import { segmentSpeaker, speakerColors, speakerEntries } from "../../lib/speakers";
 import { WordTimeline } from "../../lib/wordAt";
 import { separators } from "../../lib/words";
+import { CATEGORY_COLORS, EntitiesPanel } from "./EntitiesPanel";
 import { SpeakerBar } from "./SpeakerBar";
 import { confidenceColor, segmentConfidence } from "./stats";
 import { Waveform } from "./Waveform";
@@ -21,6 +24,14 @@ interface Props {
   /** Null when the key may not rename speakers. */
   onRename: ((id: string, name: string | null) => Promise<unknown>) | null;
   noWriteReason: string;
+  /** The detect stage's entities (null: detection was not asked for). */
+  entities?: Entity[] | null;
+}
+
+interface EntityMarks {
+  /** Displayed word index -> entity index. */
+  ofWord: Map<number, number>;
+  entities: Entity[];
 }
 
 interface IndexedSegment {
@@ -29,7 +40,7 @@ interface IndexedSegment {
   offset: number;
 }
 
-const SegmentRow = memo(function SegmentRow({ item, color }: { item: IndexedSegment; color: string | undefined }) {
+const SegmentRow = memo(function SegmentRow({ item, color, marks }: { item: IndexedSegment; color: string | undefined; marks: EntityMarks }) {
   const { segment, offset } = item;
   const speaker = segmentSpeaker(segment);
   const confidence = segmentConfidence(segment);
@@ -68,29 +79,38 @@ const SegmentRow = memo(function SegmentRow({ item, color }: { item: IndexedSegm
       <Text size="sm" lh={1.7}>
         {segment.words.length === 0
           ? segment.text.trim()
-          : segment.words.map((w, i) => (
-              <Fragment key={i}>
-                {gaps[i]}
-                <span
-                  className="word"
-                  data-index={offset + i}
-                  data-start={w.start}
-                  data-end={w.end}
-                  role="button"
-                  tabIndex={0}
-                  title={`${formatClock(w.start)}${w.probability != null ? ` · p ${w.probability.toFixed(2)}` : ""}`}
-                  style={w.probability != null && w.probability < 0.5 ? { textDecoration: "underline dotted", textUnderlineOffset: 3 } : undefined}
-                >
-                  {w.text.trim()}
-                </span>
-              </Fragment>
-            ))}
+          : segment.words.map((w, i) => {
+              const entityIndex = marks.ofWord.get(offset + i);
+              const entity = entityIndex === undefined ? undefined : marks.entities[entityIndex];
+              const color = entity ? (CATEGORY_COLORS[entity.category] ?? "gray") : null;
+              return (
+                <Fragment key={i}>
+                  {gaps[i]}
+                  <span
+                    className={entity ? "word entity" : "word"}
+                    data-index={offset + i}
+                    data-start={w.start}
+                    data-end={w.end}
+                    data-entity={entity?.type}
+                    role="button"
+                    tabIndex={0}
+                    title={`${formatClock(w.start)}${w.probability != null ? ` · p ${w.probability.toFixed(2)}` : ""}${entity ? ` · ${entityLabel(entity.type)}` : ""}`}
+                    style={{
+                      ...(w.probability != null && w.probability < 0.5 ? { textDecoration: "underline dotted", textUnderlineOffset: 3 } : {}),
+                      ...(color ? { background: `var(--mantine-color-${color}-light)`, borderRadius: 3, padding: "0 2px" } : {}),
+                    }}
+                  >
+                    {w.text.trim()}
+                  </span>
+                </Fragment>
+              );
+            })}
       </Text>
     </Box>
   );
 });
 
-export function TranscriptView({ transcript, audioSrc, toolbar, speakerNames, onRename, noWriteReason }: Props) {
+export function TranscriptView({ transcript, audioSrc, toolbar, speakerNames, onRename, noWriteReason, entities }: Props) {
   const audioRef = useRef<HTMLAudioElement>(null);
   const bodyRef = useRef<HTMLDivElement>(null);
   const [follow, setFollow] = useState(true);
@@ -109,6 +129,10 @@ export function TranscriptView({ transcript, audioSrc, toolbar, speakerNames, on
     return { items: out, words: flat };
   }, [transcript]);
   const timeline = useMemo(() => new WordTimeline(words), [words]);
+  const marks = useMemo<EntityMarks>(
+    () => ({ ofWord: entities?.length ? entityOfWord(words, transcript.words, entities) : new Map(), entities: entities ?? [] }),
+    [words, transcript.words, entities],
+  );
   const colors = useMemo(() => speakerColors(transcript), [transcript]);
   const speakers = useMemo(() => speakerEntries(transcript, speakerNames), [transcript, speakerNames]);
 
@@ -201,11 +225,20 @@ export function TranscriptView({ transcript, audioSrc, toolbar, speakerNames, on
         <audio ref={audioRef} controls preload="metadata" src={audioSrc} style={{ width: "100%", height: 36, display: "block" }} data-testid="player" />
       </Box>
       <SpeakerBar speakers={speakers} onRename={onRename} noWriteReason={noWriteReason} />
+      {entities && (
+        <EntitiesPanel
+          entities={entities}
+          onSeek={(seconds) => {
+            const audio = audioRef.current;
+            if (audio) audio.currentTime = seconds;
+          }}
+        />
+      )}
       <Box ref={bodyRef} p="xs" onClick={onClick} onKeyDown={onKeyDown} data-testid="transcript">
         {items.length === 0 ? (
           <Empty>The transcript has no segments{transcript.text ? "" : ": no speech was found"}.</Empty>
         ) : (
-          items.map((item) => <SegmentRow key={item.segment.id + ":" + item.offset} item={item} color={colors.get(segmentSpeaker(item.segment) ?? "")} />)
+          items.map((item) => <SegmentRow key={item.segment.id + ":" + item.offset} item={item} color={colors.get(segmentSpeaker(item.segment) ?? "")} marks={marks} />)
         )}
       </Box>
     </Paper>
