@@ -15,6 +15,7 @@ import { chromium } from "playwright-core";
 import { sessionsStep } from "./steps/sessions.mjs";
 import { liveChromiumArgs, liveStep } from "./steps/live.mjs";
 import { jobStep } from "./steps/job.mjs";
+import { enrichmentStep } from "./steps/enrichment.mjs";
 
 import { keysStep } from "./steps/keys.mjs";
 import { jobsStep } from "./steps/jobs.mjs";
@@ -218,6 +219,9 @@ async function main() {
     await jobStep(page, { BASE_URL, ROOT, API_KEY, jobId, JOB_TIMEOUT_MS, check, shot, log });
     await page.evaluate(() => window.scrollTo(0, 0));
     await shot(page, "07-job");
+
+    // --- PII detection and redaction: the form's options and the job page's results ------
+    await enrichmentStep(page, { BASE_URL, ROOT, API_KEY, JOB_TIMEOUT_MS, check, shot, log });
 
     // --- every page -------------------------------------------------------------------------
     await page.goto(`${BASE_URL}/console/jobs`);

@@ -11,7 +11,7 @@ const STYLES: { value: RedactionStyle | ""; label: string }[] = [
   { value: "", label: "Keep the text as spoken" },
   { value: "redacted", label: "{REDACTED}" },
   { value: "entity_type", label: "{PERSON_NAME}" },
-  { value: "enumerated_entity_type", label: "{PERSON_NAME_1} (numbered per person/number)" },
+  { value: "enumerated_entity_type", label: "{PERSON_NAME_1}, numbered" },
 ];
 
 interface Props {
