@@ -64,7 +64,7 @@ class Detector:
     def load(self) -> None:
         try:
             import spacy
-            from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+            from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer, RecognizerRegistry
             from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
             from presidio_analyzer.predefined_recognizers import (
                 CreditCardRecognizer,
@@ -94,6 +94,15 @@ class Detector:
             IpRecognizer(),
             IbanRecognizer(),
             MedicalLicenseRecognizer(),
+            # Read aloud, a card number often reaches the transcript with a digit dropped or
+            # repeated, and then fails the Luhn check. A long digit run right after "card" is
+            # still one: redaction must not leave it in. Below the threshold without that context.
+            PatternRecognizer(
+                supported_entity="CREDIT_CARD",
+                name="CardNumberByContext",
+                patterns=[Pattern("12 to 19 digits", r"\b\d{12,19}\b", 0.1)],
+                context=["card", "credit", "debit", "visa", "mastercard", "amex"],
+            ),
         ):
             registry.add_recognizer(recognizer)
         self._analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
