@@ -300,6 +300,9 @@ def fill(path: str, values: dict[str, str]) -> str:
     return PARAM.sub(one, path)
 
 
+BODIES: dict[str, dict[str, Any]] = {"/v1/audio/transcriptions/{job_id}/speakers": {"names": {"speaker_0": "Ada"}}}
+
+
 async def own_values(w: World) -> dict[str, str]:
     """Fresh resources of tenant A, so a route that destroys one (DELETE) leaves the rest."""
     job = await add_job(w.services, w.a.id)
@@ -313,6 +316,7 @@ async def own_values(w: World) -> dict[str, str]:
         "path": "jobs",  # the console SPA's client-side routes
         "model_id": w.model_id,
         "token_type": "batch_scribe",
+        "delivery_id": str(uuid.uuid4()),  # no such delivery: the webhook is what tenancy rests on
     }
 
 
@@ -339,8 +343,8 @@ async def test_http_route_matrix(world: World, method: str, route: DeclaredRoute
     def request(key: str | None = None, target: str = url, **kwargs: Any):
         return w.client.request(method, target, headers=auth(key) if key else {}, **kwargs)
 
-    # An empty JSON object where a body is expected, so validation does not answer first.
-    body = {"json": {}} if method in ("POST", "PATCH", "PUT") else {}
+    # A minimal valid JSON body where one is expected, so validation does not answer first.
+    body = {"json": BODIES.get(route.path, {})} if method in ("POST", "PATCH", "PUT") else {}
 
     if route.access.public:
         response = await request(**body)

@@ -6,6 +6,7 @@ import { Link, useSearchParams } from "react-router-dom";
 import { useAudit, type AuditEvent } from "../api/audit";
 import { useKeys } from "../api/keys";
 import { Empty, ErrorAlert, PageLoader } from "../components/States";
+import { latestSearchParams } from "../lib/url";
 import { actionColor, AUDIT_ACTIONS, AUDIT_RANGES, detailEntries, filtersFromParams, outcomeColor, resourceLink, shortId, sinceFor } from "../lib/audit";
 import { formatAgo, formatDateTime } from "../lib/format";
 import { formatCount } from "../lib/sessions";
@@ -57,7 +58,7 @@ export default function Audit() {
   const tenantById = useMemo(() => new Map((keys.data?.keys ?? []).map((k) => [k.tenant.id, k.tenant.name])), [keys.data]);
 
   function setFilter(name: string, value: string | null) {
-    const next = new URLSearchParams(params);
+    const next = latestSearchParams();
     if (value && value !== "all") next.set(name, value);
     else next.delete(name);
     next.delete("cursor");
@@ -70,13 +71,13 @@ export default function Audit() {
 
   function goNext() {
     if (!audit.data?.next_cursor) return;
-    const next = new URLSearchParams(params);
+    const next = latestSearchParams();
     next.set("cursor", audit.data.next_cursor);
     setParams(next);
   }
 
   function goFirst() {
-    const next = new URLSearchParams(params);
+    const next = latestSearchParams();
     next.delete("cursor");
     setParams(next);
   }

@@ -21,6 +21,7 @@ import { useNow } from "../lib/useNow";
 import { BulkActions } from "./jobs/BulkActions";
 import { JobFiltersBar } from "./jobs/JobFiltersBar";
 import { ProgressCell } from "./jobs/ProgressCell";
+import { latestSearchParams } from "../lib/url";
 
 const PAGE_SIZE = 25;
 
@@ -56,7 +57,7 @@ export default function Jobs() {
 
   function setFilter(name: keyof JobFilters, value: string | null, options: { replace?: boolean } = {}) {
     // Any change of filter starts again from the first page.
-    setParams((prev) => paramsFromFilters(withFilter(filtersFromParams(prev), name, value)), { replace: options.replace });
+    setParams(paramsFromFilters(withFilter(filtersFromParams(latestSearchParams()), name, value)), { replace: options.replace });
   }
 
   function clearFilters() {

@@ -8,6 +8,7 @@ import { SessionStatusBadge } from "../components/SessionStatusBadge";
 import { formatAgo, formatBytes, formatDateTime } from "../lib/format";
 import { formatCount, hasRecording, protocolLabel, sessionDuration } from "../lib/sessions";
 import { useNow } from "../lib/useNow";
+import { latestSearchParams } from "../lib/url";
 
 const PAGE_SIZE = 25;
 const FILTERS = [{ value: "all", label: "All" }, ...SESSION_STATUSES.map((s) => ({ value: s, label: s }))];
@@ -28,13 +29,13 @@ export default function Sessions() {
 
   function goNext() {
     if (!sessions.data?.next_cursor) return;
-    const next = new URLSearchParams(params);
+    const next = latestSearchParams();
     next.set("cursor", sessions.data.next_cursor);
     setParams(next);
   }
 
   function goFirst() {
-    const next = new URLSearchParams(params);
+    const next = latestSearchParams();
     next.delete("cursor");
     setParams(next);
   }
