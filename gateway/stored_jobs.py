@@ -49,7 +49,9 @@ async def load_transcript(services: Services, job: Job, *, named: bool = True) -
         log.warning("transcript_missing", job_id=str(job.id), key=job.transcript_key)
         return None
     transcript = Transcript.model_validate_json(raw)
-    return with_speaker_names(transcript, job.options().speaker_names) if named else transcript
+    # Names the refine stage inferred from context apply too, under the user's own.
+    names = {**transcript.speaker_names, **job.options().speaker_names}
+    return with_speaker_names(transcript, names) if named else transcript
 
 
 def speaker_ids(transcript: Transcript) -> list[str]:

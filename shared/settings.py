@@ -147,7 +147,11 @@ class Settings(BaseSettings):
 
     # Enrichment. The refine stage (llm-cleanup) talks to any OpenAI-compatible
     # chat-completions server (Ollama, vLLM, llama.cpp's server): unset means "not available".
-    llm_base_url: str | None = None
+    llm_base_url: str | None = None  # e.g. http://localhost:11434/v1 (the part before /chat/completions)
+    llm_model: str = "default"  # the model name the server knows (Ollama: "qwen2.5:7b-instruct")
+    llm_api_key: str | None = None  # sent as a Bearer token when set
+    llm_timeout_s: float = 300.0  # one chat-completions request
+    llm_max_segment_chars: int = 2000  # segments per request, up to about this much text
     # The detect stage (pii-presidio): regions whose phone numbers count, comma-separated
     # ISO codes ("US,GB"); a number in another format is not found.
     pii_phone_regions: str = "US"

@@ -18,6 +18,9 @@ class Word(BaseModel):
     probability: float | None = None
     speaker: str | None = None
     channel: int | None = None
+    # A word the refine stage's LLM added (it was not heard): it has no real timestamp, its
+    # start = end sit at the boundary of the words around it.
+    generated: bool = False
 
 
 class Segment(BaseModel):
@@ -75,3 +78,6 @@ class Transcript(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     entities: list[Entity] | None = None  # None: detection was not asked for; [] found nothing
     summary: str | None = None  # the refine stage's, when asked for
+    # Names the refine stage inferred from context ({"speaker_0": "Margaret"}); readers apply
+    # them under the user's own names (JobParameters.speaker_names wins).
+    speaker_names: dict[str, str] = Field(default_factory=dict)

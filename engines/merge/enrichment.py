@@ -28,6 +28,7 @@ def apply_enrichment(
         if refined.entities is not None:
             update["entities"] = refined.entities
         update["summary"] = refined.summary
+        update["speaker_names"] = refined.speaker_names
         details = {**refined.details, "speaker_names": refined.speaker_names}
         update["stages"].append(StageInfo(stage=Stage.REFINE, engine_id=_engine(refined.details), details=details))
     if redacted is not None:

@@ -1,0 +1,1 @@
+"""llm-cleanup: the refine stage through any OpenAI-compatible chat-completions server."""
