@@ -76,7 +76,5 @@ export async function enrichmentStep(page, ctx) {
   check(true, "the redacted audio loads in its player");
   await page.evaluate(() => window.scrollTo(0, 0));
   await shot(page, "07b-job-entities");
-  await panel.scrollIntoViewIfNeeded();
-  await shot(page, "07c-job-entities-panel");
   await fetch(`${BASE_URL}/v1/audio/transcriptions/${jobId}`, { method: "DELETE", headers: { Authorization: `Bearer ${API_KEY}` } });
 }
