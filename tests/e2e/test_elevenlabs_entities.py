@@ -53,9 +53,9 @@ def matches(expected: dict, found: str) -> bool:
         # the number's text the offsets point at): most of the digits, in order, must be there.
         want, got = digits(expected["words"]), digits(found)
         return SequenceMatcher(None, want, got).ratio() >= 0.85
-    if expected["type"] == "email_address":
-        return "jones" in letters(found) and "example" in letters(found)
-    return "jones" in letters(found)  # person_name: the surname at least
+    # Names and emails: most of the spoken words (an email's "at"/"dot" aside) are in the text found.
+    spoken = [w for w in re.findall(r"[a-z]+", expected["words"].lower()) if w not in ("at", "dot")]
+    return sum(w in letters(found) for w in spoken) >= max(1, len(spoken) // 2)
 
 
 def test_entity_detection_finds_the_spoken_entities(client: ElevenLabs) -> None:
