@@ -19,7 +19,6 @@ from gateway.console import settings as console_settings
 from gateway.console import spa as console_spa
 from gateway.elevenlabs import realtime as elevenlabs_realtime
 from gateway.enrichment import router as enrichment_router
-from gateway.entity_types import router as entity_types_router
 from gateway.limits import RequestLimitsMiddleware
 from gateway.metrics import metrics_response
 from gateway.middleware import RequestContextMiddleware
@@ -58,7 +57,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(exports.router)
     app.include_router(enrichment_router)
-    app.include_router(entity_types_router)
     app.include_router(job_actions.router)
     app.include_router(job_audio.router)
     app.include_router(openai.router)

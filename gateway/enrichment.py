@@ -138,8 +138,9 @@ def check_available(settings: Settings, options: EnrichOptions, *, no_verbatim_n
 
 
 class EntityTypeInfo(BaseModel):
-    id: str
-    category: str
+    id: str  # what `pii_entity_types` takes
+    category: str  # pii | pci | phi | other (also accepted by `pii_entity_types`)
+    method: str  # how it is detected
 
 
 class LlmRefineInfo(BaseModel):
@@ -170,7 +171,7 @@ async def enrichment_capabilities(
     refiner = {**catalogue.DEFAULT_ENGINES, **settings.stage_engines}[Stage.REFINE]
     missing = catalogue.engine(refiner).unconfigured(settings)
     return EnrichmentCapabilities(
-        entity_types=[EntityTypeInfo(id=t.id, category=t.category) for t in entities.ENTITY_TYPES.values()],
+        entity_types=[EntityTypeInfo(id=t.id, category=t.category, method=t.method) for t in entities.ENTITY_TYPES.values()],
         categories=list(entities.CATEGORIES),
         redaction_styles=list(STYLES),
         audio_redaction_modes=list(AUDIO_MODES),

@@ -150,7 +150,7 @@ async def load_detail(services: Services, db: AsyncSession, job: Job) -> JobDeta
             "pii_entity_types": {
                 "type": "array",
                 "items": {"type": "string"},
-                "description": "'all', categories or types (GET /v1/audio/entity-types); repeated or comma-separated",
+                "description": "'all', categories or types (GET /v1/audio/enrichment); repeated or comma-separated",
             },
             "redact_pii_text": {"type": "string", "enum": ["redacted", "entity_type", "enumerated_entity_type"]},
             "redact_pii_audio": {"type": "boolean"},

@@ -1,5 +1,5 @@
 """The entity types the detect stage can find, listed once: the API validates requests
-against this list, `GET /v1/audio/entity-types` shows it, and the detector maps its
+against this list, `GET /v1/audio/enrichment` shows it, and the detector maps its
 recognizers onto these ids.
 
 Ids are ElevenLabs' (`person_name`, `credit_card`, ...): native and ElevenLabs requests

@@ -1,4 +1,4 @@
-"""GET /v1/audio/entity-types: every detectable type with its category and method; any key
+"""GET /v1/audio/enrichment lists every detectable type with its category and method; any key
 that can read jobs may list them, others are refused."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from shared.entities import CATEGORIES, ENTITY_TYPES
 async def test_entity_types_listing(make_client) -> None:  # noqa: F811
     client, services = await make_client()
     client.headers["Authorization"] = f"Bearer {await add_key(services, scopes=['jobs:read'])}"
-    response = await client.get("/v1/audio/entity-types")
+    response = await client.get("/v1/audio/enrichment")
     assert response.status_code == 200
     body = response.json()
     assert body["categories"] == list(CATEGORIES)
@@ -24,8 +24,8 @@ async def test_entity_types_listing(make_client) -> None:  # noqa: F811
 async def test_entity_types_need_jobs_read(make_client) -> None:  # noqa: F811
     client, services = await make_client()
     client.headers["Authorization"] = f"Bearer {await add_key(services, scopes=['webhooks'])}"
-    refused = await client.get("/v1/audio/entity-types")
+    refused = await client.get("/v1/audio/enrichment")
     assert refused.status_code == 403
     assert "error" in refused.json() or "detail" in refused.json()
     del client.headers["Authorization"]
-    assert (await client.get("/v1/audio/entity-types")).status_code == 401
+    assert (await client.get("/v1/audio/enrichment")).status_code == 401
