@@ -38,6 +38,7 @@ TO_PRESIDIO = {v: k for k, v in FROM_PRESIDIO.items()}
 NER_TYPES = frozenset({"person_name", "location", "organization"})
 # Below this presidio score a hit is a guess (an SSN-shaped number with no context: 0.05).
 SCORE_THRESHOLD = 0.3
+TRAILING_PUNCTUATION = frozenset(".,;:!?\"')")
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,10 @@ def to_entities(transcript: Transcript, hits: list[Hit], spans: list[WordSpan] |
             continue  # text with no timed word under it (cannot be placed in the audio)
         start_char = min(hit.start, min(s.start for s in touched))
         end_char = max(hit.end, max(s.end for s in touched))
+        # A word carries its punctuation ("Jones."): the entity ends where the hit's text does,
+        # so a placeholder does not swallow the full stop.
+        while end_char > hit.end and transcript.text[end_char - 1] in TRAILING_PUNCTUATION:
+            end_char -= 1
         words = [transcript.words[s.index] for s in touched]
         speakers = Counter(w.speaker for w in words if w.speaker is not None)
         channels = Counter(w.channel for w in words if w.channel is not None)

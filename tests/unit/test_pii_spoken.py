@@ -107,7 +107,7 @@ def test_hits_snap_to_whole_words_with_times_and_speaker() -> None:
     start = t.text.index("one one one,")  # a hit starting mid-word run
     end = t.text.index("thanks") - 2
     [entity] = to_entities(t, [Hit("credit_card", start + 1, end, 1.0)])
-    assert entity.text == "one one one, one one one one,"
+    assert entity.text == "one one one, one one one one"  # snapped to whole words, without the trailing comma
     assert entity.category == "pci"
     assert entity.speaker == "caller"
     assert t.words[entity.first_word].text == "one"
