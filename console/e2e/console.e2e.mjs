@@ -21,6 +21,7 @@ import { keysStep } from "./steps/keys.mjs";
 import { jobsStep } from "./steps/jobs.mjs";
 import { auditStep } from "./steps/audit.mjs";
 import { enginesStep } from "./steps/engines.mjs";
+import { tenantsStep } from "./steps/tenants.mjs";
 import { webhooksStep } from "./steps/webhooks.mjs";
 import { a11yStep } from "./steps/a11y.mjs";
 import { loginThrottleStep } from "./steps/loginThrottle.mjs";
@@ -327,6 +328,9 @@ async function main() {
 
     // --- engines, models, settings (admin) ----------------------------------------------
     await enginesStep(page, { BASE_URL, API_KEY, check, shot, log });
+
+    // --- tenants (admin): act for another tenant and back --------------------------------
+    await tenantsStep(page, { BASE_URL, API_KEY, ROOT, check, shot, log });
 
     // --- audit log (admin): the events of the steps above -------------------------------
     await auditStep(page, { BASE_URL, check, shot, log });
