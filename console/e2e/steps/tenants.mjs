@@ -42,7 +42,7 @@ export async function tenantsStep(page, ctx) {
     await page.waitForLoadState("networkidle").catch(() => {});
     check((await page.locator(`tr[data-job-id="${jobId}"]`).count()) === 0, "the other tenant's job is not in this tenant's list");
 
-    const selector = page.getByLabel("Tenant the console acts for");
+    const selector = page.locator('input[aria-label="Tenant the console acts for"]');
     await selector.click();
     await page.getByRole("option", { name: TENANT, exact: true }).click();
     await page.waitForURL(/\/console\/?$/);
