@@ -25,9 +25,9 @@ RATE = 16000
 def main() -> None:
     from faster_whisper import decode_audio
 
-    from engines.pii_presidio.detect import Detector, to_entities
     from shared import model_registry
     from shared.entities import ENTITY_TYPES
+    from shared.pii.detect import Detector, to_entities
     from shared.settings import get_settings
     from shared.transcript import Segment, Transcript, Word
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from engines.assembly import transcript_from_inputs
 from engines.base import EngineError, config_of, write_output
-from engines.pii_presidio.detect import SPACY_MODEL, Detector, to_entities
 from shared.contracts import DetectConfig, DetectOutput, TaskMessage
 from shared.entities import ENTITY_TYPES
+from shared.pii.detect import SPACY_MODEL, Detector, to_entities
 from shared.settings import Settings, get_settings
 from shared.storage import ObjectStore
 

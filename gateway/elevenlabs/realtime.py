@@ -14,19 +14,25 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, WebSocket
+from starlette.datastructures import ImmutableMultiDict
 
 from gateway import forms, ratelimit
+from gateway.elevenlabs import realtime_entities
+from gateway.elevenlabs.request import parse_entity_types
 from gateway.realtime.edge import MAX_CONTROL_FRAME_CHARS, ClientMessage, Refused, Translated
 from gateway.realtime.proxy import RealtimeAuth, serve
 from shared import model_registry, safejson
 from shared.catalogue import realtime_backend
 from shared.formats import elevenlabs as el_format
+from shared.pii.detect import missing_extra
 from shared.realtime import protocol as p
 from shared.settings import Settings
 from shared.transcript import Word
 
 router = APIRouter(tags=["realtime"])
+log = structlog.get_logger()
 
 # ElevenLabs realtime model ids; all of them mean the default realtime model.
 ELEVENLABS_REALTIME_MODELS = ("scribe_v2_realtime", "scribe_v2_realtime_turbo", "scribe_v2_realtime_lite", "scribe_realtime_v2")
@@ -107,6 +113,13 @@ class ElevenLabsEdge:
         self.min_silence_ms = int(forms.get_float(q, "min_silence_duration_ms", minimum=50, maximum=2000, default=100))
         self.include_timestamps = forms.get_bool(q, "include_timestamps", False)
         self.enable_logging = forms.get_bool(q, "enable_logging", True)
+        # Repeated (`entity_detection=pii&entity_detection=pci`), so every value, not the last.
+        fields = {k: q.getlist(k) for k in q} if isinstance(q, ImmutableMultiDict) else q
+        self.entity_types = parse_entity_types(fields, "entity_detection")
+        if self.entity_types is not None:
+            missing = missing_extra()
+            if missing is not None:
+                raise Refused(p.INVALID_REQUEST, f"entity_detection is not available on this server: {missing}")
         language = forms.get_str(q, "language_code")
         whisper_language = None
         if language:
@@ -227,7 +240,19 @@ class ElevenLabsEdge:
             "include_timestamps": self.include_timestamps,
             "include_language_detection": False,
             "enable_logging": self.enable_logging,
+            "entity_detection": self.entity_types,
         }
+
+    async def follow_up(self, msg: p.ServerMessage) -> list[ClientMessage]:
+        """`committed_transcript_entities` after each committed transcript, when asked."""
+        if self.entity_types is None or not isinstance(msg, p.TranscriptFinal):
+            return []
+        try:
+            entities = await realtime_entities.find(msg.text, self.entity_types, self.settings)
+        except Exception as exc:  # a broken pii install: the transcript still flows
+            log.exception("realtime_entity_detection_failed")
+            return [self.error(p.TRANSCRIBER_ERROR, f"entity detection failed: {exc}")]
+        return [{"message_type": "committed_transcript_entities", "text": msg.text, "entities": entities}]
 
     def _committed(self, final: p.TranscriptFinal) -> list[ClientMessage]:
         out: list[ClientMessage] = [{"message_type": "committed_transcript", "text": final.text}]

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from gateway.elevenlabs.errors import invalid
 from gateway.errors import ApiError
-from gateway.forms import FieldError, Fields, get_bool, get_float, get_int, get_json, get_list, get_str
+from gateway.forms import FieldError, Fields, FieldSource, get_bool, get_float, get_int, get_json, get_list, get_str
 from shared import entities
 from shared.contracts import EnrichOptions
 from shared.formats.documents import ExportOptions
@@ -131,7 +131,7 @@ def _keyterms(fields: Fields) -> list[str]:
     return terms
 
 
-def _entity_types(fields: Fields, name: str) -> list[str] | None:
+def parse_entity_types(fields: FieldSource, name: str) -> list[str] | None:
     """`all`, a category or types, in every form the SDKs send (a JSON string such as
     `"all"`, a JSON list, a bare string, repeated fields, comma lists; `null` is absent)."""
     requested = [part.strip() for value in get_list(fields, name) for part in str(value).split(",") if part.strip()]
@@ -208,8 +208,8 @@ def parse_convert(fields: Fields) -> ConvertRequest:
         raise invalid("use either diarize or use_multi_channel, not both")
 
     _refuse_unsupported(fields)
-    detection = _entity_types(fields, "entity_detection")
-    redaction = _entity_types(fields, "entity_redaction")
+    detection = parse_entity_types(fields, "entity_detection")
+    redaction = parse_entity_types(fields, "entity_redaction")
     if redaction is not None:
         if detection is None:
             raise invalid("entity_redaction must be a subset of entity_detection; entity_detection is not set")

@@ -109,3 +109,9 @@ class Edge(Protocol):
         (`enhancement_job_id` / `enhancement_error`) to `p.SessionEnd`, and to the
         `p.ErrorMessage` it makes up when the worker is lost: pass those on."""
         ...
+
+    async def follow_up(self, msg: p.ServerMessage) -> list[ClientMessage]:
+        """Messages sent right after `worker_message(msg)`'s, for work that must not block
+        the event loop (ElevenLabs `committed_transcript_entities`: detection in a thread).
+        The proxy awaits it before reading the next worker message, so order is kept."""
+        ...

@@ -50,6 +50,9 @@ class NativeEdge:
     def worker_message(self, msg: p.ServerMessage) -> list[ClientMessage]:
         return [msg.model_dump(mode="json")]
 
+    async def follow_up(self, msg: p.ServerMessage) -> list[ClientMessage]:
+        return []
+
 
 @router.websocket("/v1/audio/transcriptions/stream")
 async def native_stream(ws: WebSocket, auth: RealtimeAuth) -> None:

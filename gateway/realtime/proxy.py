@@ -256,6 +256,7 @@ async def _proxy(
                     # now, so the client's session-end message carries the job id.
                     msg = msg.model_copy(update=await record.enhance())
                 await deliver(edge.worker_message(msg))
+                await deliver(await edge.follow_up(msg))
         except ConnectionClosed:
             pass
         if upstream.close_code is not None and upstream.protocol.close_rcvd is not None:

@@ -241,6 +241,46 @@ async def test_elevenlabs_sdk_vad_commits(rt: RealtimeFleet) -> None:
     assert not events["timestamps"], "timestamps were not asked for"
 
 
+async def test_elevenlabs_entity_detection(rt: RealtimeFleet) -> None:
+    """A call with a name, a phone number, a card and an email: each committed transcript is
+    followed by its `committed_transcript_entities`, offsets into that transcript's text."""
+    got = Received()
+    query = "model_id=scribe_v2_realtime&commit_strategy=vad&vad_silence_threshold_secs=0.5&entity_detection=all"
+    async with websockets.connect(
+        f"{rt.ws_url}/v1/speech-to-text/realtime?{query}", additional_headers={"xi-api-key": API_KEY}
+    ) as ws:
+        receiver = asyncio.create_task(collect(ws, got))
+        for chunk in chunks(pcm16("pii_call_en.wav", trailing_silence_s=1.0)):
+            await ws.send(json.dumps({"message_type": "input_audio_chunk", "audio_base_64": base64.b64encode(chunk).decode()}))
+            await asyncio.sleep(0.1)
+        await ws.send(json.dumps({"message_type": "commit"}))
+        await ws.send(json.dumps({"message_type": "end"}))
+        await asyncio.wait_for(receiver, 120)
+    assert not [m for m in got.messages if "error" in m], got.messages
+    assert got.messages[0]["config"]["entity_detection"] is not None
+    kinds = [m["message_type"] for m in got.messages]
+    committed = [i for i, kind in enumerate(kinds) if kind == "committed_transcript"]
+    assert committed, kinds
+    # Each committed transcript's entities come right after it, about the same text.
+    for i in committed:
+        assert kinds[i + 1] == "committed_transcript_entities", kinds
+        assert got.messages[i + 1]["text"] == got.messages[i]["text"]
+    found = [e | {"of": m["text"]} for m in got.of("committed_transcript_entities", "message_type") for e in m["entities"]]
+    for entity in found:
+        assert entity["of"][entity["start_char"] : entity["end_char"]] == entity["text"], entity
+    types = {e["entity_type"] for e in found}
+    assert {"phone_number", "person_name"} <= types, found
+    names = [e["text"] for e in found if e["entity_type"] == "person_name"]
+    assert any("Margaret" in name for name in names), names
+
+
+async def test_elevenlabs_entity_detection_refuses_unknown_types(rt: RealtimeFleet) -> None:
+    url = f"{rt.ws_url}/v1/speech-to-text/realtime?model_id=scribe_v2_realtime&entity_detection=pii&entity_detection=shoe_size"
+    got = await refused(url, {"xi-api-key": API_KEY})
+    assert got.messages[0]["message_type"] == "invalid_request" and got.close_code == 1008
+    assert "shoe_size" in got.messages[0]["error"] and "entity_detection" in got.messages[0]["error"], got.messages
+
+
 # -- native protocol ------------------------------------------------------------------
 
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from engines.pii_presidio.detect import Hit, merge_hits, to_entities, word_spans
-from engines.pii_presidio.spoken import normalise
+from shared.pii.detect import Hit, merge_hits, to_entities, word_spans
+from shared.pii.spoken import normalise
 from shared.transcript import Segment, Transcript, Word
 
 

@@ -9,12 +9,14 @@ import math
 import numpy as np
 import pytest
 from pydantic import ValidationError
+from starlette.datastructures import QueryParams
 
 from gateway.elevenlabs.realtime import ElevenLabsEdge
 from gateway.realtime.edge import Refused
 from gateway.realtime.native import NativeEdge
 from realtime_worker.asr import BackendUnavailable, ParakeetBackend
 from realtime_worker.audio import MULAW, AudioDecoder, InvalidAudio
+from shared import entities
 from shared.realtime import protocol as p
 from shared.settings import Settings
 
@@ -116,6 +118,35 @@ def test_elevenlabs_bad_query_is_refused(query: dict[str, str], fragment: str) -
     with pytest.raises(Refused, match=fragment) as info:
         el(query)
     assert info.value.code == p.INVALID_REQUEST and info.value.close_code == 1008
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("model_id=scribe_v2_realtime", None),
+        (
+            "model_id=scribe_v2_realtime&entity_detection=phone_number&entity_detection=email_address",
+            ["phone_number", "email_address"],
+        ),
+        ("model_id=scribe_v2_realtime&entity_detection=pci", entities.select(["pci"])),
+        ("model_id=scribe_v2_realtime&entity_detection=%22all%22", entities.select(["all"])),
+    ],
+)
+def test_elevenlabs_entity_detection_is_read_from_repeated_query_parameters(query: str, expected: list[str] | None) -> None:
+    pytest.importorskip("presidio_analyzer", reason="the `pii` extra is not installed")
+    edge = ElevenLabsEdge(QueryParams(query), SETTINGS)
+    assert edge.entity_types == expected
+    assert edge.worker_message(p.SessionBegin(session_id="s", config=edge.params))[0]["config"]["entity_detection"] == expected
+
+
+def test_elevenlabs_entity_detection_without_the_pii_extra_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gateway.elevenlabs.realtime as realtime
+
+    monkeypatch.setattr(realtime, "missing_extra", lambda: "entity detection needs the 'pii' extra")
+    with pytest.raises(Refused, match="entity_detection is not available on this server.*'pii' extra") as info:
+        el({"model_id": "scribe_v2_realtime", "entity_detection": "all"})
+    assert info.value.code == p.INVALID_REQUEST
+    assert el({"model_id": "scribe_v2_realtime"}).entity_types is None  # not asked: never checked
 
 
 def test_elevenlabs_client_messages() -> None:

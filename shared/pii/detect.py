@@ -7,12 +7,13 @@ presidio's AnalyzerEngine with the English spaCy pipeline from the `pii` extra.
 
 from __future__ import annotations
 
+import importlib.util
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engines.pii_presidio.spoken import normalise
 from shared.entities import ENTITY_TYPES
+from shared.pii.spoken import normalise
 from shared.transcript import Entity, Transcript
 
 if TYPE_CHECKING:
@@ -39,6 +40,15 @@ NER_TYPES = frozenset({"person_name", "location", "organization"})
 # Below this presidio score a hit is a guess (an SSN-shaped number with no context: 0.05).
 SCORE_THRESHOLD = 0.3
 TRAILING_PUNCTUATION = frozenset(".,;:!?\"')")
+
+
+def missing_extra(model: str = SPACY_MODEL) -> str | None:
+    """Why `Detector.load()` would fail for want of the `pii` extra (None: it is installed);
+    found without importing anything, so a caller can refuse early and cheaply."""
+    for module in ("presidio_analyzer", "spacy", "tldextract", model):
+        if importlib.util.find_spec(module) is None:
+            return f"entity detection needs the 'pii' extra (module {module!r} is not installed): pip install 'dalston[pii]'"
+    return None
 
 
 @dataclass(frozen=True)
@@ -77,7 +87,7 @@ class Detector:
                 UsSsnRecognizer,
             )
         except ImportError as exc:
-            raise RuntimeError(f"pii-presidio needs the 'pii' extra: pip install 'dalston[pii]' ({exc})") from exc
+            raise RuntimeError(f"entity detection needs the 'pii' extra: pip install 'dalston[pii]' ({exc})") from exc
         mapping = {"PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "ORG": "ORGANIZATION"}
         nlp_engine = SpacyNlpEngine(
             models=[{"lang_code": "en", "model_name": self.model}],
