@@ -17,15 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, text
-from support import create_database, drop_database
+from sqlalchemy import text
+from test_console import Gateway, add_key, gw, own_database, tenant_id_of
 
-from gateway.app import create_app
 from gateway.services import Services
-from shared.bootstrap import generate_key, hash_key, migrate
-from shared.db import ApiKey, Job, Tenant
-from shared.settings import Settings
+from shared.db import Job
 
+__all__ = ["gw", "own_database"]  # test_console's module-scoped fixtures: a gateway on a database of its own
 URL = "/v1/audio/transcriptions"
 T0 = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
 
@@ -52,37 +50,12 @@ JOBS = [
 ]
 
 
-async def add_key(services: Services, tenant_name: str) -> tuple[str, uuid.UUID]:
-    secret = generate_key()
-    async with services.sessionmaker() as db, db.begin():
-        tenant = await db.scalar(select(Tenant).where(Tenant.name == tenant_name))
-        if tenant is None:
-            tenant = Tenant(name=tenant_name)
-            db.add(tenant)
-            await db.flush()
-        db.add(ApiKey(tenant_id=tenant.id, name="filters", prefix=secret[:10], key_hash=hash_key(secret), scopes=["jobs:read"]))
-    return secret, tenant.id
-
-
 @pytest.fixture(scope="module")
-def own_database() -> AsyncIterator[str]:
-    url = create_database()
-    migrate(url)
-    yield url
-    drop_database(url)
-
-
-@pytest.fixture(scope="module")
-async def fx(own_database: str, redis_url: str, tmp_path_factory) -> AsyncIterator[Fixture]:
-    settings = Settings(
-        database_url=own_database, redis_url=redis_url, data_dir=tmp_path_factory.mktemp("filters"), storage_backend="fs"
-    )
-    app = create_app(settings)
-    lifespan = app.router.lifespan_context(app)
-    await lifespan.__aenter__()
-    services: Services = app.state.services
-    alpha_key, alpha = await add_key(services, "filters-alpha")
-    beta_key, beta = await add_key(services, "filters-beta")
+async def fx(gw: Gateway) -> AsyncIterator[Fixture]:
+    services = gw.services
+    alpha_key = await add_key(services, "filters-alpha", ["jobs:read"])
+    beta_key = await add_key(services, "filters-beta", ["jobs:read"])
+    alpha, beta = await tenant_id_of(gw, alpha_key), await tenant_id_of(gw, beta_key)
     tenants = {"alpha": alpha, "beta": beta}
     ids: dict[str, str] = {}
     async with services.sessionmaker() as db, db.begin():
@@ -107,13 +80,12 @@ async def fx(own_database: str, redis_url: str, tmp_path_factory) -> AsyncIterat
                 )
             )
     client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://gateway", headers={"Authorization": f"Bearer {alpha_key}"}
+        transport=httpx.ASGITransport(app=gw.app), base_url="http://gateway", headers={"Authorization": f"Bearer {alpha_key}"}
     )
     try:
-        yield Fixture(client, app, services, ids, beta_key)
+        yield Fixture(client, gw.app, services, ids, beta_key)
     finally:
         await client.aclose()
-        await lifespan.__aexit__(None, None, None)
 
 
 async def listed(fx: Fixture, client: httpx.AsyncClient | None = None, **params: str | int) -> list[str]:

@@ -1,13 +1,20 @@
 import { AppShell, Badge, Burger, Button, Group, NavLink, Text, Tooltip } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { notifications } from "@mantine/notifications";
-import { IconGauge, IconList, IconLogout, IconUpload } from "@tabler/icons-react";
-import { IconKey } from "@tabler/icons-react";
-import { IconShieldCheck } from "@tabler/icons-react";
-import { IconMicrophone } from "@tabler/icons-react";
-import { IconBroadcast } from "@tabler/icons-react";
-import { IconWebhook } from "@tabler/icons-react";
-import { IconAdjustments, IconBrain, IconCpu } from "@tabler/icons-react";
+import {
+  IconAdjustments,
+  IconBrain,
+  IconBroadcast,
+  IconCpu,
+  IconGauge,
+  IconKey,
+  IconList,
+  IconLogout,
+  IconMicrophone,
+  IconShieldCheck,
+  IconUpload,
+  IconWebhook,
+} from "@tabler/icons-react";
 import { useQueryClient } from "@tanstack/react-query";
 import { Suspense, useState } from "react";
 import { NavLink as RouterNavLink, Outlet, useLocation, useNavigate } from "react-router-dom";
@@ -19,10 +26,19 @@ import { hasScope } from "../auth/scopes";
 import { PageLoader } from "./States";
 import { TenantSwitcher } from "./TenantSwitcher";
 
-const NAV = [
+// `scope`: shown only to sessions whose key has it (the API refuses the page's calls otherwise).
+const NAV: { to: string; label: string; icon: typeof IconGauge; end?: boolean; scope?: string }[] = [
   { to: "/", label: "Dashboard", icon: IconGauge, end: true },
-  { to: "/jobs", label: "Jobs", icon: IconList, end: false },
+  { to: "/jobs", label: "Jobs", icon: IconList },
   { to: "/new", label: "New transcription", icon: IconUpload, end: true },
+  { to: "/sessions", label: "Realtime sessions", icon: IconMicrophone, scope: "realtime" },
+  { to: "/live", label: "Live transcription", icon: IconBroadcast, scope: "realtime" },
+  { to: "/keys", label: "API keys", icon: IconKey, scope: "admin" },
+  { to: "/audit", label: "Audit log", icon: IconShieldCheck, scope: "admin" },
+  { to: "/webhooks", label: "Webhooks", icon: IconWebhook, scope: "webhooks" },
+  { to: "/engines", label: "Engines", icon: IconCpu, scope: "admin" },
+  { to: "/models", label: "Models", icon: IconBrain, scope: "admin" },
+  { to: "/settings", label: "Settings", icon: IconAdjustments, scope: "admin" },
 ];
 
 function Logo() {
@@ -97,7 +113,7 @@ export function Layout() {
       </AppShell.Header>
 
       <AppShell.Navbar p="xs">
-        {NAV.map((item) => (
+        {NAV.filter((item) => !item.scope || hasScope(session, item.scope)).map((item) => (
           <NavLink
             key={item.to}
             component={RouterNavLink}
@@ -109,72 +125,6 @@ export function Layout() {
             active={item.end ? location.pathname === item.to : location.pathname.startsWith(item.to)}
           />
         ))}
-        {hasScope(session, "realtime") && (
-          <NavLink
-            component={RouterNavLink}
-            to="/sessions"
-            label="Realtime sessions"
-            leftSection={<IconMicrophone size={18} stroke={1.6} />}
-            onClick={close}
-            active={location.pathname.startsWith("/sessions")}
-          />
-        )}
-        {hasScope(session, "realtime") && (
-          <NavLink
-            component={RouterNavLink}
-            to="/live"
-            label="Live transcription"
-            leftSection={<IconBroadcast size={18} stroke={1.6} />}
-            onClick={close}
-            active={location.pathname.startsWith("/live")}
-          />
-        )}
-        {session?.scopes.includes("admin") && (
-          <NavLink
-            component={RouterNavLink}
-            to="/keys"
-            label="API keys"
-            leftSection={<IconKey size={18} stroke={1.6} />}
-            onClick={close}
-            active={location.pathname.startsWith("/keys")}
-          />
-        )}
-        {session?.scopes.includes("admin") && (
-          <NavLink
-            component={RouterNavLink}
-            to="/audit"
-            label="Audit log"
-            leftSection={<IconShieldCheck size={18} stroke={1.6} />}
-            onClick={close}
-            active={location.pathname.startsWith("/audit")}
-          />
-        )}
-        {hasScope(session, "webhooks") && (
-          <NavLink
-            component={RouterNavLink}
-            to="/webhooks"
-            label="Webhooks"
-            leftSection={<IconWebhook size={18} stroke={1.6} />}
-            onClick={close}
-            active={location.pathname.startsWith("/webhooks")}
-          />
-        )}
-        {session?.scopes.includes("admin") &&
-          [
-            { to: "/engines", label: "Engines", icon: IconCpu },
-            { to: "/models", label: "Models", icon: IconBrain },
-            { to: "/settings", label: "Settings", icon: IconAdjustments },
-          ].map((item) => (
-            <NavLink
-              key={item.to}
-              component={RouterNavLink}
-              to={item.to}
-              label={item.label}
-              leftSection={<item.icon size={18} stroke={1.6} />}
-              onClick={close}
-              active={location.pathname.startsWith(item.to)}
-            />
-          ))}
       </AppShell.Navbar>
 
       <AppShell.Main>

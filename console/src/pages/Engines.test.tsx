@@ -1,31 +1,14 @@
 // @vitest-environment jsdom
 import { MantineProvider } from "@mantine/core";
-import { cleanup, render, screen, within } from "@testing-library/react";
+import { render, screen, within } from "@testing-library/react";
 import { MemoryRouter } from "react-router-dom";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import type { EngineStatus, EnginesView } from "../api/engines";
 import { EnginesBody } from "./Engines";
+import { setUpMantineInJsdom } from "../test/jsdom";
 
-beforeAll(() => {
-  // Mantine reads these browser APIs, which jsdom lacks.
-  window.matchMedia ??= ((query: string) => ({
-    matches: false,
-    media: query,
-    onchange: null,
-    addListener: () => {},
-    removeListener: () => {},
-    addEventListener: () => {},
-    removeEventListener: () => {},
-    dispatchEvent: () => false,
-  })) as typeof window.matchMedia;
-  globalThis.ResizeObserver ??= class {
-    observe() {}
-    unobserve() {}
-    disconnect() {}
-  } as unknown as typeof ResizeObserver;
-});
-afterEach(cleanup);
+setUpMantineInJsdom();
 
 const NO_STATS = { completed: 0, failed: 0, mean_run_seconds: null, p95_run_seconds: null, mean_queue_wait_seconds: null };
 

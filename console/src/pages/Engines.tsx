@@ -1,6 +1,5 @@
-import { Alert, Anchor, Badge, Group, Paper, Progress, Stack, Table, Text, Title, Tooltip } from "@mantine/core";
+import { Alert, Anchor, Badge, Group, Progress, Stack, Table, Text, Title, Tooltip } from "@mantine/core";
 import { IconAlertTriangle } from "@tabler/icons-react";
-import type { ReactNode } from "react";
 import { Link } from "react-router-dom";
 
 import { errorMessage } from "../api/client";
@@ -11,24 +10,7 @@ import { Empty, ErrorAlert, PageLoader } from "../components/States";
 import { engineHealth, formatAge, FULL_BADGE, formatSeconds, heartbeatAge, HEALTH, isFresh, loadPercent, waitingTasks } from "../lib/engines";
 import { formatAgo, formatDateTime } from "../lib/format";
 import { useNow } from "../lib/useNow";
-
-function Section({ title, hint, children }: { title: string; hint?: string; children: ReactNode }) {
-  return (
-    <Paper p="sm">
-      <Group justify="space-between" mb="xs" align="baseline">
-        <Text fw={600} size="sm">
-          {title}
-        </Text>
-        {hint && (
-          <Text size="xs" c="dimmed">
-            {hint}
-          </Text>
-        )}
-      </Group>
-      {children}
-    </Paper>
-  );
-}
+import { Section } from "../components/Section";
 
 const FULL = FULL_BADGE;
 const NOWRAP = { whiteSpace: "nowrap" } as const;

@@ -3,7 +3,6 @@ import { notifications } from "@mantine/notifications";
 import { IconAlertTriangle, IconCheck, IconCopy, IconDownload, IconInfoCircle, IconPlayerStop, IconRefresh, IconTrash } from "@tabler/icons-react";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import type { ReactNode } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 
 import { ApiError, errorMessage } from "../api/client";
@@ -21,19 +20,7 @@ import type { EnrichmentDetail } from "../api/enrichment";
 import { EnrichmentResults } from "./job/EnrichmentResults";
 import { StageTimeline } from "./job/StageTimeline";
 import { TranscriptView } from "./job/TranscriptView";
-
-function Field({ label, children }: { label: string; children: ReactNode }) {
-  return (
-    <div>
-      <Text size="xs" c="dimmed" tt="uppercase" fw={600}>
-        {label}
-      </Text>
-      <Text size="sm" component="div">
-        {children}
-      </Text>
-    </div>
-  );
-}
+import { Field } from "../components/Field";
 
 function languageText(job: JobDetail): string {
   const t = job.transcript;

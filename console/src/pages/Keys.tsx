@@ -1,11 +1,8 @@
 import {
-  ActionIcon,
   Alert,
   Badge,
   Button,
   Checkbox,
-  Code,
-  CopyButton,
   Group,
   Modal,
   Paper,
@@ -19,7 +16,7 @@ import {
   Tooltip,
 } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
-import { IconAlertTriangle, IconCheck, IconCopy, IconKey, IconPlus, IconRefresh, IconTrash } from "@tabler/icons-react";
+import { IconAlertTriangle, IconKey, IconPlus, IconRefresh, IconTrash } from "@tabler/icons-react";
 import { useState } from "react";
 import type { FormEvent } from "react";
 
@@ -43,6 +40,7 @@ import {
 } from "../lib/keys";
 import type { KeyForm } from "../lib/keys";
 import { useNow } from "../lib/useNow";
+import { SecretOnceModal } from "../components/SecretOnceModal";
 
 const EMPTY_FORM: KeyForm = { name: "", scopes: ["jobs:read"], tenant: "", createTenant: false, expiry: "never" };
 const NO_TRUNCATION = { label: { overflow: "visible" } };
@@ -146,37 +144,21 @@ function NewKeyModal({ opened, onClose, onCreated }: { opened: boolean; onClose:
 
 function SecretModal({ created, onClose }: { created: ApiKeyCreated | null; onClose: () => void }) {
   return (
-    <Modal opened={created !== null} onClose={onClose} title="Your new API key" centered size="lg" closeOnClickOutside={false}>
-      {created && (
-        <Stack gap="sm">
-          <Alert color="yellow" variant="light" icon={<IconAlertTriangle size={18} />} title="Copy it now: it will not be shown again">
-            Dalston keeps only a hash of the key. Once this window is closed, nobody can see it again; if it is lost, revoke it and create a new one.
-          </Alert>
+    <SecretOnceModal
+      secret={created?.key ?? null}
+      title="Your new API key"
+      warning="Dalston keeps only a hash of the key. Once this window is closed, nobody can see it again; if it is lost, revoke it and create a new one."
+      summary={
+        created && (
           <Text size="sm">
             <b>{created.name}</b> · tenant {created.tenant.name} · {created.scopes.join(", ")}
           </Text>
-          <Group gap="xs" wrap="nowrap" align="center">
-            <Code block style={{ flex: 1, wordBreak: "break-all", whiteSpace: "pre-wrap" }} data-testid="new-key-secret">
-              {created.key}
-            </Code>
-            <CopyButton value={created.key} timeout={2000}>
-              {({ copied, copy }) => (
-                <Tooltip label={copied ? "Copied" : "Copy the key"} withArrow>
-                  <ActionIcon variant="light" color={copied ? "teal" : "blue"} onClick={copy} size="lg" aria-label="Copy the key">
-                    {copied ? <IconCheck size={18} /> : <IconCopy size={18} />}
-                  </ActionIcon>
-                </Tooltip>
-              )}
-            </CopyButton>
-          </Group>
-          <Group justify="flex-end">
-            <Button onClick={onClose} data-testid="secret-done">
-              I have stored it
-            </Button>
-          </Group>
-        </Stack>
-      )}
-    </Modal>
+        )
+      }
+      copyLabel="Copy the key"
+      testId="new-key-secret"
+      onClose={onClose}
+    />
   );
 }
 

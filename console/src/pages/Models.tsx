@@ -1,29 +1,11 @@
-import { Anchor, Badge, Group, Paper, Stack, Table, Text, Title, Tooltip } from "@mantine/core";
-import type { ReactNode } from "react";
+import { Anchor, Badge, Group, Stack, Table, Text, Title, Tooltip } from "@mantine/core";
 import { Link } from "react-router-dom";
 
 import { useModels, type ModelsView, type WhisperModel } from "../api/engines";
 import { useSession } from "../api/queries";
 import { Empty, ErrorAlert, PageLoader } from "../components/States";
 import { FULL_BADGE } from "../lib/engines";
-
-function Section({ title, hint, children }: { title: string; hint?: string; children: ReactNode }) {
-  return (
-    <Paper p="sm">
-      <Group justify="space-between" mb="xs" align="baseline">
-        <Text fw={600} size="sm">
-          {title}
-        </Text>
-        {hint && (
-          <Text size="xs" c="dimmed">
-            {hint}
-          </Text>
-        )}
-      </Group>
-      {children}
-    </Paper>
-  );
-}
+import { Section } from "../components/Section";
 
 const SOURCE_KIND: Record<WhisperModel["source_kind"], string> = {
   bundled: "bundled",

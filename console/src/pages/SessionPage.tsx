@@ -3,7 +3,7 @@ import { notifications } from "@mantine/notifications";
 import { IconAlertTriangle, IconInfoCircle, IconTrash } from "@tabler/icons-react";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Fragment, useEffect, useRef, useState } from "react";
-import type { KeyboardEvent, MouseEvent, ReactNode } from "react";
+import type { KeyboardEvent, MouseEvent } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 
 import { ApiError, errorMessage } from "../api/client";
@@ -16,19 +16,7 @@ import { SessionStatusBadge } from "../components/SessionStatusBadge";
 import { formatBytes, formatClock, formatDateTime, secondsBetween, formatDuration } from "../lib/format";
 import { formatCount, loadWhole, playerState, protocolLabel, sessionDuration, sessionWordText } from "../lib/sessions";
 import { useNow } from "../lib/useNow";
-
-function Field({ label, children }: { label: string; children: ReactNode }) {
-  return (
-    <div>
-      <Text size="xs" c="dimmed" tt="uppercase" fw={600}>
-        {label}
-      </Text>
-      <Text size="sm" component="div">
-        {children}
-      </Text>
-    </div>
-  );
-}
+import { Field } from "../components/Field";
 
 function DeleteAction({ session }: { session: SessionView }) {
   const { data: me } = useSession();

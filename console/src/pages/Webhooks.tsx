@@ -4,8 +4,6 @@ import {
   Badge,
   Button,
   Checkbox,
-  Code,
-  CopyButton,
   Group,
   Modal,
   Paper,
@@ -22,10 +20,8 @@ import {
 import { notifications } from "@mantine/notifications";
 import {
   IconAlertTriangle,
-  IconCheck,
   IconChevronDown,
   IconChevronRight,
-  IconCopy,
   IconPencil,
   IconPlus,
   IconRefresh,
@@ -71,6 +67,7 @@ import {
   webhookPatchBody,
 } from "../lib/webhooks";
 import type { WebhookForm } from "../lib/webhooks";
+import { SecretOnceModal } from "../components/SecretOnceModal";
 
 const EMPTY_FORM: WebhookForm = { url: "", events: ["job.completed"], description: "" };
 const NO_TRUNCATION = { label: { overflow: "visible" } };
@@ -237,40 +234,27 @@ function EditEndpointModal({ target, onClose }: { target: WebhookInfo; onClose: 
 }
 
 function SecretModal({ shown, onClose }: { shown: ShownSecret | null; onClose: () => void }) {
-  const title = shown?.kind === "rotated" ? "The new signing secret" : "The endpoint's signing secret";
   return (
-    <Modal opened={shown !== null} onClose={onClose} title={title} centered size="lg" closeOnClickOutside={false}>
-      {shown && (
-        <Stack gap="sm">
-          <Alert color="yellow" variant="light" icon={<IconAlertTriangle size={18} />} title="Copy it now: it will not be shown again">
-            The receiver verifies each delivery's signature with this secret (Standard Webhooks). It is shown only now; if it is lost, rotate it.
-            {shown.kind === "rotated" && " Deliveries from now on, retries included, are signed with the new secret."}
-          </Alert>
+    <SecretOnceModal
+      secret={shown?.endpoint.secret ?? null}
+      title={shown?.kind === "rotated" ? "The new signing secret" : "The endpoint's signing secret"}
+      warning={
+        <>
+          The receiver verifies each delivery's signature with this secret (Standard Webhooks). It is shown only now; if it is lost, rotate it.
+          {shown?.kind === "rotated" && " Deliveries from now on, retries included, are signed with the new secret."}
+        </>
+      }
+      summary={
+        shown && (
           <Text size="sm" style={{ wordBreak: "break-all" }}>
             <b>{shown.endpoint.url}</b> · {shown.endpoint.events.join(", ")}
           </Text>
-          <Group gap="xs" wrap="nowrap" align="center">
-            <Code block style={{ flex: 1, wordBreak: "break-all", whiteSpace: "pre-wrap" }} data-testid="webhook-secret">
-              {shown.endpoint.secret}
-            </Code>
-            <CopyButton value={shown.endpoint.secret} timeout={2000}>
-              {({ copied, copy }) => (
-                <Tooltip label={copied ? "Copied" : "Copy the secret"} withArrow>
-                  <ActionIcon variant="light" color={copied ? "teal" : "blue"} onClick={copy} size="lg" aria-label="Copy the secret">
-                    {copied ? <IconCheck size={18} /> : <IconCopy size={18} />}
-                  </ActionIcon>
-                </Tooltip>
-              )}
-            </CopyButton>
-          </Group>
-          <Group justify="flex-end">
-            <Button onClick={onClose} data-testid="secret-done">
-              I have stored it
-            </Button>
-          </Group>
-        </Stack>
-      )}
-    </Modal>
+        )
+      }
+      copyLabel="Copy the secret"
+      testId="webhook-secret"
+      onClose={onClose}
+    />
   );
 }
 

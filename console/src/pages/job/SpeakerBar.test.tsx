@@ -1,34 +1,17 @@
 // @vitest-environment jsdom
 import { MantineProvider } from "@mantine/core";
-import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
-import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { describe, expect, it, vi } from "vitest";
 
 import { SpeakerBar } from "./SpeakerBar";
+import { setUpMantineInJsdom } from "../../test/jsdom";
 
 const speakers = [
   { id: "speaker_0", label: "speaker_0", color: "blue", renamable: true },
   { id: "speaker_1", label: "Bob", color: "teal", renamable: true },
 ];
 
-beforeAll(() => {
-  // Mantine reads these browser APIs, which jsdom lacks.
-  window.matchMedia ??= ((query: string) => ({
-    matches: false,
-    media: query,
-    onchange: null,
-    addListener: () => {},
-    removeListener: () => {},
-    addEventListener: () => {},
-    removeEventListener: () => {},
-    dispatchEvent: () => false,
-  })) as typeof window.matchMedia;
-  globalThis.ResizeObserver ??= class {
-    observe() {}
-    unobserve() {}
-    disconnect() {}
-  } as unknown as typeof ResizeObserver;
-});
-afterEach(cleanup);
+setUpMantineInJsdom();
 
 function renderBar(onRename: ((id: string, name: string | null) => Promise<unknown>) | null) {
   return render(
