@@ -1,8 +1,10 @@
-"""The native enrichment options (PII detection and redaction, LLM cleanup) of a batch
-request or a hybrid session's `enhance_on_end`, read from form fields or query parameters.
+"""The native enrichment options (PII detection and redaction, LLM cleanup, emotions, audio
+events) of a batch request or a hybrid session's `enhance_on_end`, read from form fields or
+query parameters.
 
 `parse` turns them into `EnrichOptions`; `check_available` refuses, up front, what this
-server cannot run (the refine stage without a configured LLM, emotion/event detection).
+server cannot run (a stage whose engine has no weights or server configured: the LLM, the
+emotion and event models).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from gateway.auth import Principal, require_scope
 from gateway.errors import ApiError
 from gateway.services import ServicesDep
 from shared import catalogue, entities
+from shared.audio_events import EVENT_TYPES
 from shared.catalogue import Stage
 from shared.contracts import EnrichOptions
 from shared.formats.redaction import DEFAULT_STYLE, STYLES
@@ -37,8 +40,6 @@ ENRICH_FIELDS = (
     "detect_emotions",
     "detect_events",
 )
-# Options with no engine behind them yet: refused, never silently ignored.
-NOT_AVAILABLE = {"detect_emotions": "emotion detection", "detect_events": "audio event detection"}
 
 
 def _invalid(message: str) -> ApiError:
@@ -72,11 +73,17 @@ def _style(fields: forms.FieldSource) -> str | None:
 def parse(fields: forms.FieldSource) -> EnrichOptions | None:
     """The request's enrichment options; None when it gave none. Raises ApiError (400)."""
     try:
-        for name, what in NOT_AVAILABLE.items():
-            if forms.get_bool(fields, name, False):
-                raise ApiError(400, "feature_unavailable", f"{name}=true ({what}) is not available on this server; omit it")
         given: dict[str, object] = {}
-        for name in ("pii_detection", "redact_pii_audio", "delete_original_audio", "llm_cleanup", "no_verbatim", "summary"):
+        for name in (
+            "pii_detection",
+            "redact_pii_audio",
+            "delete_original_audio",
+            "llm_cleanup",
+            "no_verbatim",
+            "summary",
+            "detect_emotions",
+            "detect_events",
+        ):
             value = forms.get_bool(fields, name)
             if value is not None:
                 given[name] = value
@@ -110,28 +117,36 @@ def parse(fields: forms.FieldSource) -> EnrichOptions | None:
     return options
 
 
+def unavailable(settings: Settings, stage: Stage) -> str | None:
+    """Why `stage` cannot run on this server (its engine's weights or server are not configured), or None."""
+    engine_id = {**catalogue.DEFAULT_ENGINES, **settings.stage_engines}[stage]
+    return catalogue.engine(engine_id).unconfigured(settings)
+
+
 def check_available(settings: Settings, options: EnrichOptions, *, no_verbatim_name: str = "no_verbatim") -> None:
     """Refuse options whose stage cannot run on this server (400 feature_unavailable)."""
-    if not options.refine:
-        return
-    refiner = {**catalogue.DEFAULT_ENGINES, **settings.stage_engines}[Stage.REFINE]
-    missing = catalogue.engine(refiner).unconfigured(settings)
-    if missing is None:
-        return
-    asked = [
-        name
-        for name, on in (
-            ("llm_cleanup", options.llm_cleanup),
-            (no_verbatim_name, options.no_verbatim),
-            ("summary", options.summary),
-        )
-        if on
-    ]
-    raise ApiError(
-        400,
-        "feature_unavailable",
-        f"{', '.join(asked)} need(s) the LLM refine stage, which is not available on this server: {missing}; omit it",
-    )
+    asked_by_stage = {
+        Stage.REFINE: [
+            name
+            for name, on in (
+                ("llm_cleanup", options.llm_cleanup),
+                (no_verbatim_name, options.no_verbatim),
+                ("summary", options.summary),
+                ("detect_speaker_roles", options.speaker_roles),
+            )
+            if on
+        ],
+        Stage.EMOTIONS: ["detect_emotions"] if options.detect_emotions else [],
+        Stage.EVENTS: ["detect_events"] if options.detect_events else [],
+    }
+    for stage, asked in asked_by_stage.items():
+        missing = unavailable(settings, stage) if asked else None
+        if missing is not None:
+            raise ApiError(
+                400,
+                "feature_unavailable",
+                f"{', '.join(asked)} need(s) the {stage} stage, which is not available on this server: {missing}; omit it",
+            )
 
 
 # --- what this server can do: GET /v1/audio/enrichment ----------------------------------
@@ -143,7 +158,7 @@ class EntityTypeInfo(BaseModel):
     method: str  # how it is detected
 
 
-class LlmRefineInfo(BaseModel):
+class StageAvailability(BaseModel):
     available: bool
     reason: str | None  # why not, when not (e.g. DALSTON_LLM_BASE_URL unset)
 
@@ -155,7 +170,10 @@ class EnrichmentCapabilities(BaseModel):
     categories: list[str]
     redaction_styles: list[str]
     audio_redaction_modes: list[str]
-    llm_refine: LlmRefineInfo
+    llm_refine: StageAvailability  # llm_cleanup, no_verbatim, summary
+    emotions: StageAvailability  # detect_emotions
+    events: StageAvailability  # detect_events (and ElevenLabs tag_audio_events)
+    event_types: list[str]  # what detect_events reports
 
 
 router = APIRouter(prefix="/v1/audio", tags=["batch"])
@@ -166,14 +184,20 @@ async def enrichment_capabilities(
     _principal: Annotated[Principal, Depends(require_scope("jobs:read"))], services: ServicesDep
 ) -> EnrichmentCapabilities:
     """The enrichment options this server accepts: entity types, redaction styles, and
-    whether the LLM refine stage (llm_cleanup, no_verbatim, summary) is configured."""
+    whether the stages that need configuration (the LLM, the emotion and event models) have it."""
     settings = services.settings
-    refiner = {**catalogue.DEFAULT_ENGINES, **settings.stage_engines}[Stage.REFINE]
-    missing = catalogue.engine(refiner).unconfigured(settings)
+
+    def availability(stage: Stage) -> StageAvailability:
+        missing = unavailable(settings, stage)
+        return StageAvailability(available=missing is None, reason=missing)
+
     return EnrichmentCapabilities(
         entity_types=[EntityTypeInfo(id=t.id, category=t.category, method=t.method) for t in entities.ENTITY_TYPES.values()],
         categories=list(entities.CATEGORIES),
         redaction_styles=list(STYLES),
         audio_redaction_modes=list(AUDIO_MODES),
-        llm_refine=LlmRefineInfo(available=missing is None, reason=missing),
+        llm_refine=availability(Stage.REFINE),
+        emotions=availability(Stage.EMOTIONS),
+        events=availability(Stage.EVENTS),
+        event_types=list(EVENT_TYPES),
     )

@@ -160,6 +160,8 @@ async def load_detail(services: Services, db: AsyncSession, job: Job) -> JobDeta
             "llm_cleanup": {"type": "boolean", "description": "needs DALSTON_LLM_BASE_URL"},
             "no_verbatim": {"type": "boolean", "description": "remove fillers and false starts; needs DALSTON_LLM_BASE_URL"},
             "summary": {"type": "boolean", "description": "needs DALSTON_LLM_BASE_URL"},
+            "detect_emotions": {"type": "boolean", "description": "emotion per segment; needs DALSTON_EMOTION_MODEL"},
+            "detect_events": {"type": "boolean", "description": "laughter, applause, music ...; needs DALSTON_EVENTS_MODEL"},
         },
     ),
 )

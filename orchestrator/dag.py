@@ -18,6 +18,9 @@ Enrichment follows the transcription tasks, before merge:
 - redact (audio) needs detect's entities and the original audio; required;
 - refine (LLM cleanup) reads the transcript and detect's entities; optional: its failure
   leaves the unrefined transcript and a warning.
+- emotions (per segment) reads the transcript's segments and their audio; events reads only
+  the audio, so it runs beside the transcriber. Both optional: a transcript without them and
+  a warning beats no transcript.
 Engines and their capabilities come from the stage catalogue (shared/catalogue.py).
 """
 
@@ -30,6 +33,8 @@ from shared.contracts import (
     AlignConfig,
     DetectConfig,
     DiarizeConfig,
+    EmotionsConfig,
+    EventsConfig,
     IntegratedConfig,
     JobParameters,
     MergeConfig,
@@ -129,9 +134,20 @@ def _enrichment(parameters: JobParameters, engines: dict[Stage, str], transcript
         )
         nodes.append(TaskNode("redact", Stage.REDACT, engines[Stage.REDACT], config_r, ("prepare", "detect")))
     if enrich.refine:
-        config_f = RefineConfig(no_verbatim=enrich.no_verbatim, summary=enrich.summary)
+        config_f = RefineConfig(
+            cleanup=enrich.llm_cleanup or enrich.no_verbatim or enrich.summary,
+            no_verbatim=enrich.no_verbatim,
+            summary=enrich.summary,
+            speaker_roles=enrich.speaker_roles,
+        )
         deps = transcription + (("detect",) if enrich.detect else ())
         nodes.append(TaskNode("refine", Stage.REFINE, engines[Stage.REFINE], config_f, deps, required=False))
+    if enrich.detect_emotions:
+        nodes.append(
+            TaskNode("emotions", Stage.EMOTIONS, engines[Stage.EMOTIONS], EmotionsConfig(), transcription, required=False)
+        )
+    if enrich.detect_events:
+        nodes.append(TaskNode("events", Stage.EVENTS, engines[Stage.EVENTS], EventsConfig(), ("prepare",), required=False))
     return nodes
 
 

@@ -26,6 +26,8 @@ class Stage(enum.StrEnum):
     ALIGN = "align"
     DIARIZE = "diarize"
     DETECT = "detect"  # sensitive entities (PII) in the transcript
+    EMOTIONS = "emotions"  # the emotion of each segment, from its audio
+    EVENTS = "events"  # non-speech audio events (laughter, applause, music) with times
     REDACT = "redact"  # the audio with those entities silenced or beeped
     REFINE = "refine"  # LLM cleanup of the text
     MERGE = "merge"
@@ -43,6 +45,8 @@ class WeightSettings(Protocol):
     pyannote_model: str | None
     align_model: str | None
     llm_base_url: str | None
+    emotion_model: str | None
+    events_model: str | None
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,26 @@ ENGINES: dict[str, EngineInfo] = {
             autostart=True,
         ),
         EngineInfo(
+            "emotion2vec",
+            Stage.EMOTIONS,
+            "engines.emotion2vec.engine:Emotion2vecEngine",
+            "emotion2vec+ (FunASR) speech emotion per segment: angry, happy, neutral, sad, ...",
+            gpu=True,
+            extra="emotion",
+            probe_module="funasr",
+            weights_setting="emotion_model",
+        ),
+        EngineInfo(
+            "panns-events",
+            Stage.EVENTS,
+            "engines.panns_events.engine:PannsEventsEngine",
+            "PANNs CNN14 sound event detection (AudioSet): laughter, applause, music, ... with times",
+            gpu=True,
+            extra="events",
+            probe_module="panns_inference",
+            weights_setting="events_model",
+        ),
+        EngineInfo(
             "audio-redactor",
             Stage.REDACT,
             "engines.audio_redactor.engine:AudioRedactorEngine",
@@ -181,6 +205,8 @@ DEFAULT_ENGINES: dict[Stage, str] = {
     Stage.ALIGN: "phoneme-align",
     Stage.DIARIZE: "diarize-default",
     Stage.DETECT: "pii-presidio",
+    Stage.EMOTIONS: "emotion2vec",
+    Stage.EVENTS: "panns-events",
     Stage.REDACT: "audio-redactor",
     Stage.REFINE: "llm-cleanup",
     Stage.MERGE: "merge",

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, JsonValue, model_validator
 
 from shared.catalogue import ENGINES, SpeakerDetection, Stage
 from shared.formats.elevenlabs import ResponseOptions
-from shared.transcript import Entity, Segment
+from shared.transcript import AudioEvent, Emotion, Entity, Segment
 
 # --- job parameters ----------------------------------------------------------------------
 
@@ -67,6 +67,10 @@ class EnrichOptions(BaseModel):
     llm_cleanup: bool = False  # punctuation/casing repair and speaker naming through the configured LLM
     no_verbatim: bool = False  # also remove fillers and false starts (ElevenLabs no_verbatim)
     summary: bool = False
+    # ElevenLabs detect_speaker_roles: which diarized speaker is the agent, which the customer.
+    speaker_roles: bool = False
+    detect_emotions: bool = False  # the emotion of each segment (emotions stage)
+    detect_events: bool = False  # non-speech audio events with times (events stage)
 
     @property
     def detect(self) -> bool:
@@ -74,7 +78,7 @@ class EnrichOptions(BaseModel):
 
     @property
     def refine(self) -> bool:
-        return self.llm_cleanup or self.no_verbatim or self.summary
+        return self.llm_cleanup or self.no_verbatim or self.summary or self.speaker_roles
 
 
 class JobParameters(BaseModel):
@@ -154,8 +158,24 @@ class RedactConfig(BaseModel):
 
 class RefineConfig(BaseModel):
     kind: Literal["refine"] = "refine"
+    # Casing/punctuation repair and speaker naming; off when only speaker roles are asked, so
+    # that asking for roles never changes the text.
+    cleanup: bool = True
     no_verbatim: bool = False
     summary: bool = False
+    speaker_roles: bool = False  # agent/customer from context (ElevenLabs detect_speaker_roles)
+
+
+class EmotionsConfig(BaseModel):
+    kind: Literal["emotions"] = "emotions"
+
+
+class EventsConfig(BaseModel):
+    kind: Literal["events"] = "events"
+    # A span starts where an event's frame probability reaches `threshold` and lasts while it
+    # stays above `threshold / 2` (hysteresis: one laugh is one event, not a flicker of them).
+    threshold: float = Field(0.5, gt=0, le=1)
+    min_duration_s: float = Field(0.2, ge=0)
 
 
 class MergeConfig(BaseModel):
@@ -172,6 +192,8 @@ TaskConfig = Annotated[
     | DetectConfig
     | RedactConfig
     | RefineConfig
+    | EmotionsConfig
+    | EventsConfig
     | MergeConfig,
     Field(discriminator="kind"),
 ]
@@ -255,7 +277,27 @@ class RefineOutput(BaseModel):
     segments: list[Segment]
     entities: list[Entity] | None = None
     speaker_names: dict[str, str] = Field(default_factory=dict)  # {"speaker_0": "Margaret"} from context
+    speaker_roles: dict[str, str] = Field(default_factory=dict)  # {"speaker_0": "agent", "speaker_1": "customer"}
     summary: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class SegmentEmotion(BaseModel):
+    segment: int  # the assembled transcript's segment id
+    emotion: Emotion
+
+
+class EmotionsOutput(BaseModel):
+    """The emotion of each segment of the assembled transcript (engines.assembly) with words."""
+
+    segments: list[SegmentEmotion]
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventsOutput(BaseModel):
+    """Non-speech audio events found in the original audio (mixed down), sorted by start."""
+
+    events: list[AudioEvent]
     details: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -155,6 +155,12 @@ class Settings(BaseSettings):
     # The detect stage (pii-presidio): regions whose phone numbers count, comma-separated
     # ISO codes ("US,GB"); a number in another format is not found.
     pii_phone_regions: str = "US"
+    # The emotions stage (emotion2vec): a local emotion2vec+ model directory in FunASR's layout
+    # (config.yaml, model.pt, tokens.txt), e.g. a copy of emotion2vec/emotion2vec_plus_base.
+    emotion_model: str | None = None
+    # The events stage (panns-events): a local directory holding a PANNs Cnn14_DecisionLevelMax
+    # checkpoint (*.pth) and AudioSet's class_labels_indices.csv.
+    events_model: str | None = None
 
     log_level: str = "INFO"
     log_json: bool = False

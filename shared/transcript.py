@@ -23,6 +23,14 @@ class Word(BaseModel):
     generated: bool = False
 
 
+class Emotion(BaseModel):
+    """A segment's emotion as the emotions stage heard it (emotion2vec's classes)."""
+
+    label: str  # angry | disgusted | fearful | happy | neutral | other | sad | surprised | unknown
+    confidence: float
+    scores: dict[str, float] = Field(default_factory=dict)  # every class's probability
+
+
 class Segment(BaseModel):
     id: int
     start: float
@@ -38,6 +46,7 @@ class Segment(BaseModel):
     compression_ratio: float | None = None
     temperature: float | None = None
     tokens: list[int] = Field(default_factory=list)
+    emotion: Emotion | None = None  # set by the emotions stage, when asked for
 
 
 class Entity(BaseModel):
@@ -55,6 +64,16 @@ class Entity(BaseModel):
     channel: int | None = None
     first_word: int  # index into Transcript.words
     last_word: int  # inclusive
+
+
+class AudioEvent(BaseModel):
+    """A non-speech sound the events stage found, e.g. laughter from 12.3 s to 13.1 s."""
+
+    type: str  # an id of shared.audio_events.EVENT_TYPES, e.g. "laughter"
+    start: float
+    end: float
+    confidence: float  # the highest frame probability in the span
+    speaker: str | None = None  # who was speaking then, when speakers are known
 
 
 class StageInfo(BaseModel):
@@ -81,3 +100,7 @@ class Transcript(BaseModel):
     # Names the refine stage inferred from context ({"speaker_0": "Margaret"}); readers apply
     # them under the user's own names (JobParameters.speaker_names wins).
     speaker_names: dict[str, str] = Field(default_factory=dict)
+    # Roles the refine stage inferred from context ({"speaker_0": "agent", "speaker_1": "customer"}),
+    # when asked (ElevenLabs detect_speaker_roles); keyed like speaker_names.
+    speaker_roles: dict[str, str] = Field(default_factory=dict)
+    audio_events: list[AudioEvent] | None = None  # None: event detection was not asked for

@@ -11,7 +11,7 @@ from pathlib import Path
 from engines.assembly import transcript_from_inputs
 from engines.base import config_of, read_input, write_output
 from engines.merge.enrichment import apply_enrichment
-from shared.contracts import DetectOutput, MergeConfig, RedactOutput, RefineOutput, TaskMessage
+from shared.contracts import DetectOutput, EmotionsOutput, EventsOutput, MergeConfig, RedactOutput, RefineOutput, TaskMessage
 from shared.storage import ObjectStore
 
 
@@ -29,5 +29,7 @@ class MergeEngine:
             detected=read_input(store, task, "detect", DetectOutput) if "detect" in task.inputs else None,
             refined=read_input(store, task, "refine", RefineOutput) if "refine" in task.inputs else None,
             redacted=read_input(store, task, "redact", RedactOutput) if "redact" in task.inputs else None,
+            emotions=read_input(store, task, "emotions", EmotionsOutput) if "emotions" in task.inputs else None,
+            events=read_input(store, task, "events", EventsOutput) if "events" in task.inputs else None,
         )
         return write_output(store, task, transcript)

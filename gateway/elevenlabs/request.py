@@ -70,6 +70,7 @@ class ConvertRequest:
             multichannel_output_style=self.multichannel_output_style,
             entity_redaction=self.entity_redaction,
             entity_redaction_mode=self.entity_redaction_mode,
+            tag_audio_events=self.tag_audio_events,
         )
 
     def hotwords(self) -> str | None:
@@ -77,9 +78,13 @@ class ConvertRequest:
         prompt and so bias Whisper towards those spellings (a bias, not a guarantee)."""
         return ", ".join(self.keyterms) if self.keyterms else None
 
-    def enrich(self) -> EnrichOptions | None:
-        """The enrichment stages this request needs (detect for entities, refine for no_verbatim)."""
+    def enrich(self, *, events_available: bool) -> EnrichOptions | None:
+        """The enrichment stages this request needs (detect for entities, refine for no_verbatim,
+        events for tag_audio_events). tag_audio_events is on by default in every SDK, so a server
+        without an event model answers it with the transcript alone rather than refusing it."""
         given: dict[str, Any] = {}
+        if self.tag_audio_events and events_available:
+            given["detect_events"] = True
         if self.entity_detection is not None:
             given["pii_detection"] = True
             given["pii_entity_types"] = self.entity_detection

@@ -31,6 +31,7 @@ from gateway.submission import probe_upload, submit_job, validate_options
 from gateway.uploads import Upload, multipart_openapi, receive_upload
 from gateway.waiting import JobVanished, wait_for_job
 from shared import entities
+from shared.catalogue import Stage
 from shared.contracts import ElevenLabsOptions, JobParameters, TranscribeOptions
 from shared.db import Job, JobStatus, WebhookEndpoint
 from shared.formats.elevenlabs import ResponseOptions, to_response
@@ -160,7 +161,7 @@ async def _submit(services: Services, principal: Principal, upload: Upload, requ
         diarization_threshold=request.diarization_threshold,
     )
     options.parameters = _parameters(request, options.parameters)
-    enrich = request.enrich()
+    enrich = request.enrich(events_available=enrichment.unavailable(settings, Stage.EVENTS) is None)
     if enrich is not None:
         enrichment.check_available(settings, enrich)
         options.parameters.enrich = enrich

@@ -13,9 +13,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.audio_events import EVENT_TYPES
 from shared.formats.documents import ExportOptions, render
 from shared.formats.redaction import DEFAULT_STYLE, RedactionStyle, entities_of_channel, redact
-from shared.transcript import Transcript, Word
+from shared.transcript import AudioEvent, Transcript, Word
 
 Granularity = Literal["none", "word", "character"]
 
@@ -66,6 +67,8 @@ class ResponseOptions(BaseModel):
     # entity_redaction: the entity types whose text the response replaces (None: no redaction).
     entity_redaction: list[str] | None = None
     entity_redaction_mode: RedactionStyle = DEFAULT_STYLE
+    # Audio events (when the events stage ran) as `audio_event` entries among the words.
+    tag_audio_events: bool = True
 
 
 def speaker_ids(t: Transcript) -> dict[str, str]:
@@ -96,8 +99,16 @@ def with_speaker_ids(t: Transcript) -> Transcript:
         )
         for s in t.segments
     ]
+    events = t.audio_events and [
+        e.model_copy(update={"speaker": ids.get(e.speaker) if e.speaker else None}) for e in t.audio_events
+    ]
     return t.model_copy(
-        update={"segments": segments, "words": [word(w, None) for w in t.words], "speakers": [ids[label] for label in ids]}
+        update={
+            "segments": segments,
+            "words": [word(w, None) for w in t.words],
+            "speakers": [ids[label] for label in ids],
+            "audio_events": events,
+        }
     )
 
 
@@ -120,12 +131,21 @@ def _characters(text: str, start: float, end: float) -> list[dict[str, Any]]:
     return [{"text": c, "start": round(start + i * step, 3), "end": round(start + (i + 1) * step, 3)} for i, c in enumerate(text)]
 
 
-def words(items: list[Word], granularity: Granularity, *, channel_index: int | None = None) -> list[dict[str, Any]]:
-    """Word entries with a `spacing` entry between consecutive words."""
+def words(
+    items: list[Word], granularity: Granularity, *, channel_index: int | None = None, events: list[AudioEvent] | None = None
+) -> list[dict[str, Any]]:
+    """Word entries with a `spacing` entry between consecutive words; audio events, tagged
+    like "(laughter)", take their place among the words by start time."""
     timed = granularity != "none"
     out: list[dict[str, Any]] = []
     previous: Word | None = None
-    for w in items:
+    timeline: list[tuple[Word, str]] = [(w, "word") for w in items]
+    if events:
+        tagged = [
+            (Word(text=EVENT_TYPES[e.type].tag, start=e.start, end=e.end, speaker=e.speaker), "audio_event") for e in events
+        ]
+        timeline = sorted(timeline + tagged, key=lambda item: (item[0].start, item[0].end))
+    for w, kind in timeline:
         text = w.text.strip()
         if not text:
             continue
@@ -148,7 +168,7 @@ def words(items: list[Word], granularity: Granularity, *, channel_index: int | N
             "text": text,
             "start": w.start if timed else None,
             "end": w.end if timed else None,
-            "type": "word",
+            "type": kind,
             "speaker_id": w.speaker,
             "logprob": logprob(w.probability),
         }
@@ -182,8 +202,10 @@ def channel_transcript(t: Transcript, channel: int) -> Transcript:
 def chunk(t: Transcript, options: ResponseOptions, *, channel_index: int | None = None) -> dict[str, Any]:
     """One Chunk of `t`. In multichannel modes words carry their `channel_index`."""
     granularity = options.timestamps_granularity
+    # Events are heard on the mixed-down audio: they belong to the one-transcript shapes.
+    events = t.audio_events if options.tag_audio_events and channel_index is None else None
     if not options.use_multi_channel:
-        entries = words(t.words, granularity)
+        entries = words(t.words, granularity, events=events)
     elif channel_index is not None:
         entries = words(t.words, granularity, channel_index=channel_index)
     else:
@@ -191,6 +213,7 @@ def chunk(t: Transcript, options: ResponseOptions, *, channel_index: int | None 
         entries = []
         for c in range(max(t.channels, 1)):
             entries += words([w for w in t.words if (w.channel or 0) == c], granularity, channel_index=c)
+        entries += words([], granularity, events=events)
         entries.sort(key=lambda e: (e["start"] is None, e["start"] or 0.0, e["type"] == "spacing"))
     result: dict[str, Any] = {
         "language_code": language_code(t),

@@ -1,4 +1,4 @@
-"""Enrichment options (PII detection and redaction, LLM cleanup) on the native and the
+"""Enrichment options (PII detection and redaction, LLM cleanup, emotions, audio events) on the native and the
 ElevenLabs batch API, against real PostgreSQL, Redis and a filesystem store (no engines:
 completed jobs are simulated as the orchestrator finishes them)."""
 
@@ -16,7 +16,7 @@ from test_gateway_api import add_key, make_client, settings  # noqa: F401 - fixt
 
 from gateway.services import Services
 from shared.entities import ENTITY_TYPES
-from shared.transcript import Entity, Segment, Transcript, Word
+from shared.transcript import AudioEvent, Entity, Segment, Transcript, Word
 
 NATIVE = "/v1/audio/transcriptions"
 SAID = "my name is Margaret Smith and my card is 4111 1111 1111 1111 thanks"
@@ -135,8 +135,8 @@ async def test_native_entity_types_repeated_or_by_category(native) -> None:
         ({"pii_detection": "maybe"}, "invalid_parameter", "pii_detection"),
         ({"llm_cleanup": "true"}, "feature_unavailable", "DALSTON_LLM_BASE_URL"),
         ({"no_verbatim": "true", "summary": "true"}, "feature_unavailable", "no_verbatim, summary"),
-        ({"detect_emotions": "true"}, "feature_unavailable", "emotion"),
-        ({"detect_events": "true"}, "feature_unavailable", "event"),
+        ({"detect_emotions": "true"}, "feature_unavailable", "DALSTON_EMOTION_MODEL"),
+        ({"detect_events": "true"}, "feature_unavailable", "DALSTON_EVENTS_MODEL"),
     ],
 )
 async def test_native_bad_enrichment_is_refused_clearly(native, data: dict, code: str, needle: str) -> None:
@@ -149,7 +149,11 @@ async def test_native_llm_options_are_accepted_when_the_refiner_is_configured(ma
     client.headers["Authorization"] = f"Bearer {await add_key(services)}"
     response = await submit(client, {"llm_cleanup": "true", "summary": "true", "detect_emotions": "false"})
     assert response.status_code == 201, response.text
-    assert (await job_row(services, response.json()["id"])).parameters["enrich"] == {"llm_cleanup": True, "summary": True}
+    assert (await job_row(services, response.json()["id"])).parameters["enrich"] == {
+        "llm_cleanup": True,
+        "summary": True,
+        "detect_emotions": False,
+    }
 
 
 async def test_native_detail_and_exports_of_a_redacted_job(native) -> None:
@@ -264,3 +268,38 @@ async def test_enrichment_capabilities(native, make_client) -> None:  # noqa: F8
     assert (await configured.get("/v1/audio/enrichment")).json()["llm_refine"] == {"available": True, "reason": None}
     configured.headers["Authorization"] = f"Bearer {await add_key(services, scopes=['webhooks'])}"
     assert (await configured.get("/v1/audio/enrichment")).status_code == 403
+
+
+async def test_audio_enrichment_is_accepted_once_its_models_are_configured(make_client) -> None:  # noqa: F811
+    client, services = await make_client(emotion_model="/models/emotion2vec", events_model="/models/panns")
+    client.headers["Authorization"] = f"Bearer {await add_key(services)}"
+    response = await submit(client, {"detect_emotions": "true", "detect_events": "true"})
+    assert response.status_code == 201, response.text
+    job = await job_row(services, response.json()["id"])
+    assert job.parameters["enrich"] == {"detect_emotions": True, "detect_events": True}
+    body = (await client.get("/v1/audio/enrichment")).json()
+    assert body["emotions"] == {"available": True, "reason": None} and body["events"]["available"] is True
+    assert "laughter" in body["event_types"]
+
+
+async def test_elevenlabs_tag_audio_events_runs_the_events_stage_where_it_can(make_client) -> None:  # noqa: F811
+    # Without an event model the default tag_audio_events=true is answered with the transcript alone.
+    plain, services = await make_client()
+    plain.headers["xi-api-key"] = await add_key(services)
+    _, parameters = await _sync(plain, services)
+    assert "enrich" not in parameters
+
+    client, services = await make_client(events_model="/models/panns")
+    client.headers["xi-api-key"] = await add_key(services)
+    since = datetime.now(UTC)
+    request = asyncio.create_task(post(client))
+    job = await new_job(services, since, request)
+    assert job.parameters["enrich"] == {"detect_events": True}
+    laugh = AudioEvent(type="laughter", start=0.9, end=1.6, confidence=0.8)
+    await complete(services, str(job.id), _transcript().model_copy(update={"audio_events": [laugh]}))
+    body = (await request).json()
+    events = [w for w in body["words"] if w["type"] == "audio_event"]
+    assert [(e["text"], e["start"], e["end"]) for e in events] == [("(laughter)", 0.9, 1.6)]
+
+    _, parameters = await _sync(client, services, tag_audio_events="false")
+    assert "enrich" not in parameters

@@ -90,11 +90,16 @@ def test_stage_parameters_reach_the_stages() -> None:
 
 
 def test_integrated_engine_replaces_transcribe_align_and_diarize() -> None:
-    parameters = JobParameters(engines={Stage.TRANSCRIBE: "whisperx-full"}, diarize=SpeakerOptions(max_speakers=3))
+    # Keyterms (hotwords) reach the integrated engine's transcriber like the modular one's.
+    parameters = JobParameters(
+        engines={Stage.TRANSCRIBE: "whisperx-full"},
+        diarize=SpeakerOptions(max_speakers=3),
+        transcribe=TranscribeOptions(hotwords="Dalston, Hackney Wick"),
+    )
     nodes = by_name(build_dag(JobSpec(model="tiny.en", speaker_detection=SpeakerDetection.DIARIZE, parameters=parameters)))
     assert list(nodes) == ["prepare", "whisperx", "merge"]
     assert nodes["whisperx"].config == IntegratedConfig(
-        transcribe=TranscribeConfig(model="tiny.en"), diarize=DiarizeConfig(max_speakers=3)
+        transcribe=TranscribeConfig(model="tiny.en", hotwords="Dalston, Hackney Wick"), diarize=DiarizeConfig(max_speakers=3)
     )
 
 

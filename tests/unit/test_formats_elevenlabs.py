@@ -349,7 +349,7 @@ def test_unsupported_features_switched_off_are_fine() -> None:
 def test_entity_detection_forms(given: dict) -> None:
     request = parse_convert(fields(model_id="m", **given))
     assert request.entity_detection is not None and set(request.entity_detection) == set(ENTITY_TYPES)
-    enrich = request.enrich()
+    enrich = request.enrich(events_available=False)
     assert enrich is not None and enrich.pii_detection and enrich.redact_pii_text is None
     assert request.response_options().entity_redaction is None
 
@@ -365,7 +365,7 @@ def test_entity_redaction_defaults_to_enumerated_and_maps_to_the_enrichment() ->
     assert request.entity_redaction == ["credit_card", "iban"]
     options = request.response_options()
     assert options.entity_redaction == ["credit_card", "iban"] and options.entity_redaction_mode == "enumerated_entity_type"
-    enrich = request.enrich()
+    enrich = request.enrich(events_available=False)
     assert enrich is not None and enrich.redact_pii_text == "enumerated_entity_type"
     mode = parse_convert(fields(model_id="m", entity_detection="all", entity_redaction="all", entity_redaction_mode="redacted"))
     assert mode.response_options().entity_redaction_mode == "redacted"
@@ -388,6 +388,6 @@ def test_bad_entity_options_are_refused(given: dict, needle: str) -> None:
 
 
 def test_no_verbatim_maps_to_the_refine_stage() -> None:
-    enrich = parse_convert(fields(model_id="m", no_verbatim="true")).enrich()
+    enrich = parse_convert(fields(model_id="m", no_verbatim="true")).enrich(events_available=False)
     assert enrich is not None and enrich.no_verbatim and enrich.refine
-    assert parse_convert(fields(model_id="m", no_verbatim="false")).enrich() is None
+    assert parse_convert(fields(model_id="m", no_verbatim="false")).enrich(events_available=False) is None
