@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.audio_events import EVENT_TYPES
 from shared.transcript import Segment, Transcript
 
 
@@ -102,6 +103,15 @@ def build_cues(
     return cues
 
 
+def with_events(cues: list[Cue], t: Transcript) -> list[Cue]:
+    """Subtitle cues plus one "(laughter)" cue per audio event, as subtitles for the deaf and
+    hard of hearing show sounds; cues may overlap, which SRT and WebVTT players handle."""
+    if not t.audio_events:
+        return cues
+    events = [Cue(e.start, e.end, None, [EVENT_TYPES[e.type].tag]) for e in t.audio_events if e.type in EVENT_TYPES]
+    return sorted(cues + events, key=lambda c: (c.start, c.end))
+
+
 def _cue_lines(cue: Cue, max_line_chars: int, label: str) -> list[str]:
     # The label counts toward the first line's length because it is displayed.
     return wrap([label + cue.words[0], *cue.words[1:]], max_line_chars)
@@ -143,7 +153,7 @@ def to_srt(
         segment_on_silence_longer_than_s=segment_on_silence_longer_than_s,
     )
     blocks = []
-    for number, cue in enumerate(cues, start=1):
+    for number, cue in enumerate(with_events(cues, t), start=1):
         lines = _cue_lines(cue, max_line_chars, _label(cue.speaker, include_speakers))
         blocks.append(f"{number}\n{srt_timestamp(cue.start)} --> {srt_timestamp(cue.end)}\n" + "\n".join(lines) + "\n")
     return "\n".join(blocks)
@@ -175,7 +185,7 @@ def to_vtt(
         segment_on_silence_longer_than_s=segment_on_silence_longer_than_s,
     )
     blocks = ["WEBVTT\n"]
-    for cue in cues:
+    for cue in with_events(cues, t):
         label = _label(cue.speaker, include_speakers)
         lines = [_vtt_escape(line) for line in _cue_lines(cue, max_line_chars, label)]
         if label:

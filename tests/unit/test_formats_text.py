@@ -7,7 +7,7 @@ import re
 import pytest
 
 from shared.formats.text import build_cues, srt_timestamp, to_json, to_srt, to_txt, to_vtt, vtt_timestamp
-from shared.transcript import Segment, Transcript, Word
+from shared.transcript import AudioEvent, Segment, Transcript, Word
 
 SENTENCE = "the quick brown fox jumps over the lazy dog while speech recognition turns spoken words into written text".split()
 
@@ -117,6 +117,19 @@ def test_vtt_header_timestamps_and_escaping() -> None:
     assert all(
         re.match(r"^\d\d:\d\d:\d\d\.\d\d\d --> \d\d:\d\d:\d\d\.\d\d\d$", line) for line in vtt.splitlines() if "-->" in line
     )
+
+
+def test_audio_events_are_subtitle_cues_of_their_own() -> None:
+    t = transcript(speakers=True).model_copy(
+        update={"audio_events": [AudioEvent(type="laughter", start=3.7, end=4.5, confidence=0.9, speaker="speaker_0")]}
+    )
+    cues = parse_srt(to_srt(t))
+    assert [c[0] for c in cues] == list(range(1, len(cues) + 1))
+    (event,) = [c for c in cues if c[3] == ["(laughter)"]]  # no speaker label on a sound
+    assert (seconds(event[1]), seconds(event[2])) == (3.7, 4.5)
+    assert [seconds(c[1]) for c in cues] == sorted(seconds(c[1]) for c in cues)
+    assert "00:00:03.700 --> 00:00:04.500\n(laughter)\n" in to_vtt(t)
+    assert "(laughter)" not in to_srt(transcript(speakers=True))
 
 
 def test_timestamps() -> None:
