@@ -5,7 +5,10 @@
 Concatenates the PII call and long fixtures to ~10 minutes, transcribes with faster-whisper
 tiny.en as the engine does (word timestamps, default settings), then times PII detection
 (pii-presidio's detector and word snapping) and audio redaction (engines.audio_redactor,
-when present) and prints each stage's time and its ratio to transcription.
+when present) and audio event scoring (panns-events' CNN14 over the whole file at 32 kHz, when the `events`
+extra is installed: with DALSTON_EVENTS_MODEL's weights, else a checkpoint of the same
+architecture with random weights, whose cost is the same), and prints each stage's time and
+its ratio to transcription.
 Target (issue 12): detection + audio redaction <= 0.10 of transcription.
 """
 
@@ -84,6 +87,8 @@ def main() -> None:
         redact.apply(audio, RATE, spans, "beep")
         redact_s = time.perf_counter() - began
 
+    events_s, events_weights = _events_seconds(audio)
+
     print(f"audio: {duration:.0f} s, {len(transcript.words)} words, {len(entities)} entities")
     print(
         f"transcription (faster-whisper tiny.en, {settings.whisper_device}): {transcribe_s:.2f} s  (RTF {transcribe_s / duration:.4f})"
@@ -95,6 +100,61 @@ def main() -> None:
         print(f"audio redaction (beep, 16 kHz mono): {redact_s:.3f} s  ratio {redact_s / transcribe_s:.4f}")
         total = (detect_s + redact_s) / transcribe_s
         print(f"detection + redaction: ratio {total:.4f}  (target <= 0.10: {'met' if total <= 0.10 else 'MISSED'})")
+    if events_s is None:
+        print("audio events: not measured (the `events` extra is not installed)")
+    else:
+        print(
+            f"audio events (CNN14 SED, {events_weights}): {events_s:.2f} s  ratio {events_s / transcribe_s:.4f}"
+            "  (runs beside the transcriber, not after it)"
+        )
+
+
+def _events_seconds(audio: np.ndarray) -> tuple[float | None, str]:
+    """Time panns-events' scoring of `audio` (16 kHz mono), resampled to the model's 32 kHz."""
+    import importlib.util
+    import os
+    import tempfile
+
+    if importlib.util.find_spec("panns_inference") is None:
+        return None, ""
+    import soxr
+
+    from engines.panns_events.engine import SAMPLE_RATE, PannsEventsEngine
+    from shared.settings import Settings
+
+    configured = os.environ.get("DALSTON_EVENTS_MODEL")
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = configured or _random_panns(Path(scratch))
+        engine = PannsEventsEngine(Settings(events_model=directory))
+        engine.model()
+        began = time.perf_counter()
+        engine.framewise(soxr.resample(audio, RATE, SAMPLE_RATE))
+        return time.perf_counter() - began, "trained weights" if configured else "random weights: cost only"
+
+
+def _random_panns(directory: Path) -> str:
+    import csv
+    import os
+
+    import torch
+
+    from engines.panns_events.engine import LABELS_FILE, _place_labels_for_panns
+    from shared.audio_events import EVENT_TYPES
+
+    os.environ["HOME"] = str(directory)  # panns_inference's label copy goes here, not into the real home
+    mids = [m for t in EVENT_TYPES.values() for m in t.mids]
+    with (directory / LABELS_FILE).open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["index", "mid", "display_name"])
+        writer.writerows((i, mids[i] if i < len(mids) else f"/x/{i}", f"class {i}") for i in range(527))
+    _place_labels_for_panns(directory / LABELS_FILE)
+    from panns_inference.models import Cnn14_DecisionLevelMax
+
+    model = Cnn14_DecisionLevelMax(
+        sample_rate=32000, window_size=1024, hop_size=320, mel_bins=64, fmin=50, fmax=14000, classes_num=527
+    )
+    torch.save({"model": model.state_dict()}, directory / "random.pth")
+    return str(directory)
 
 
 if __name__ == "__main__":
