@@ -79,6 +79,10 @@ def with_speaker_names(transcript: Transcript, names: dict[str, str]) -> Transcr
             "speakers": [names.get(s, s) for s in transcript.speakers],
             "words": words(transcript.words),
             "segments": [s.model_copy(update={"speaker": name(s.speaker), "words": words(s.words)}) for s in transcript.segments],
+            "audio_events": transcript.audio_events
+            and [e.model_copy(update={"speaker": name(e.speaker)}) for e in transcript.audio_events],
+            # Roles follow their speakers under the new labels (the ElevenLabs response reads them).
+            "speaker_roles": {names.get(label, label): role for label, role in transcript.speaker_roles.items()},
         }
     )
 

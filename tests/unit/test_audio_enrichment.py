@@ -202,3 +202,12 @@ def test_elevenlabs_words_carry_audio_events_in_time_order() -> None:
     # tag_audio_events=false: the words alone, as before.
     untagged = to_response(merged, ResponseOptions(tag_audio_events=False), transcription_id="t")["words"]
     assert "audio_event" not in {w["type"] for w in untagged}
+
+
+def test_speaker_names_reach_audio_events() -> None:
+    from gateway.stored_jobs import with_speaker_names
+
+    laugh = AudioEvent(type="laughter", start=1.2, end=2.0, confidence=0.9, speaker="A")
+    named = with_speaker_names(_transcript().model_copy(update={"audio_events": [laugh]}), {"A": "Margaret"})
+    assert [e.speaker for e in named.audio_events or []] == ["Margaret"]
+    assert with_speaker_names(_transcript(), {"A": "Margaret"}).audio_events is None

@@ -21,6 +21,13 @@ export async function enrichmentStep(page, ctx) {
   if (/not available/i.test(llm)) {
     check(await cleanup.isDisabled(), `LLM cleanup is disabled with the reason shown ("${llm.trim()}")`);
   }
+  for (const [testId, label] of [
+    ["emotions-availability", "Emotion per segment"],
+    ["events-availability", "Audio events"],
+  ]) {
+    const line = (await page.getByTestId(testId).innerText()).trim();
+    if (/not available/i.test(line)) check(await page.getByLabel(label).isDisabled(), `"${label}" is disabled with the reason shown ("${line}")`);
+  }
   await page.getByLabel("Detect PII").check({ force: true });
   const types = page.getByRole("textbox", { name: "Entity types" });
   check(await types.isEnabled(), "detecting PII enables the entity type picker");

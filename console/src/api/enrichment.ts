@@ -1,5 +1,6 @@
 // GET /v1/audio/enrichment (gateway/enrichment.py): what the enrichment options can be on
-// this server. Entities as the canonical transcript carries them (shared/transcript.py).
+// this server. Entities as the canonical transcript carries them (shared/transcript.py); a
+// segment's emotion and the audio events are in api/types.ts with the rest of the transcript.
 
 import { useQuery } from "@tanstack/react-query";
 
@@ -10,12 +11,25 @@ export interface EntityTypeInfo {
   category: string;
 }
 
+/** Whether a stage that needs configuration (a model, an LLM) can run here, and why not. */
+export interface StageAvailability {
+  available: boolean;
+  reason: string | null;
+}
+
 export interface EnrichmentCapabilities {
   entity_types: EntityTypeInfo[];
   categories: string[];
   redaction_styles: string[];
   audio_redaction_modes: string[];
-  llm_refine: { available: boolean; reason: string | null };
+  /** llm_cleanup, no_verbatim, summary. */
+  llm_refine: StageAvailability;
+  /** detect_emotions. */
+  emotions: StageAvailability;
+  /** detect_events. */
+  events: StageAvailability;
+  /** The event type ids detect_events reports ("laughter", "phone_ringing", …). */
+  event_types: string[];
 }
 
 export interface Entity {

@@ -50,6 +50,26 @@ export interface Word {
   channel?: number | null;
 }
 
+/** A segment's emotion, set by the emotions stage (emotion2vec's classes). */
+export interface Emotion {
+  /** angry | disgusted | fearful | happy | neutral | other | sad | surprised | unknown */
+  label: string;
+  confidence: number;
+  /** Every class's probability. */
+  scores: Record<string, number>;
+}
+
+/** A non-speech sound the events stage found (shared/audio_events.py lists the types). */
+export interface AudioEvent {
+  /** An event type id such as "laughter" or "phone_ringing". */
+  type: string;
+  start: number;
+  end: number;
+  confidence: number;
+  /** Who was speaking then, when speakers are known. */
+  speaker: string | null;
+}
+
 export interface Segment {
   id: number;
   start: number;
@@ -60,6 +80,8 @@ export interface Segment {
   channel?: number | null;
   avg_logprob?: number | null;
   no_speech_prob?: number | null;
+  /** Null or absent: emotion detection was not asked for. */
+  emotion?: Emotion | null;
 }
 
 export interface Transcript {
@@ -73,6 +95,10 @@ export interface Transcript {
   channels: number;
   model: string;
   warnings: string[];
+  /** Names the refine stage inferred ({speaker id: name}); already applied to segments and words. */
+  speaker_names?: Record<string, string>;
+  /** Null or absent: event detection was not asked for; empty: none found. */
+  audio_events?: AudioEvent[] | null;
 }
 
 export interface JobSummary {

@@ -80,6 +80,17 @@ describe("enrichment form fields", () => {
     ]);
   });
 
+  it("asks for emotions and audio events only when chosen", () => {
+    expect(enrichmentFields({ ...NO_ENRICHMENT, detectEmotions: true })).toEqual([["detect_emotions", "true"]]);
+    expect(enrichmentFields({ ...NO_ENRICHMENT, detectEvents: true })).toEqual([["detect_events", "true"]]);
+    expect(enrichmentFields({ ...NO_ENRICHMENT, piiDetection: true, summary: true, detectEmotions: true, detectEvents: true })).toEqual([
+      ["pii_detection", "true"],
+      ["summary", "true"],
+      ["detect_emotions", "true"],
+      ["detect_events", "true"],
+    ]);
+  });
+
   it("puts the options before the file", () => {
     const form = buildTranscriptionForm(new Blob(["x"]), {
       model: "",

@@ -100,6 +100,13 @@ describe("speakers", () => {
     expect(cleanName(" a \t b\n")).toBe("a b");
   });
 
+  it("renames the speaker of an audio event too", () => {
+    const t: Transcript = { ...transcript(), audio_events: [{ type: "laughter", start: 0.2, end: 0.8, confidence: 0.9, speaker: "speaker_0" }] };
+    const after = withSpeakerName(job(t), "speaker_0", "Margaret");
+    expect(after.transcript?.audio_events?.map((e) => e.speaker)).toEqual(["Margaret"]);
+    expect(withSpeakerName(job(), "speaker_0", "Margaret").transcript).not.toHaveProperty("audio_events");
+  });
+
   it("leaves a job without a transcript alone", () => {
     expect(withSpeakerName(job(null), "speaker_0", "A").transcript).toBeNull();
   });

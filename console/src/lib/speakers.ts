@@ -80,6 +80,7 @@ function relabel(transcript: Transcript, from: string, to: string): Transcript {
     speakers: transcript.speakers.map((s) => (s === from ? to : s)),
     words: transcript.words.map(word),
     segments: transcript.segments.map((s) => ({ ...s, speaker: s.speaker === from ? to : s.speaker, words: s.words.map(word) })),
+    ...(transcript.audio_events ? { audio_events: transcript.audio_events.map((e) => (e.speaker === from ? { ...e, speaker: to } : e)) } : {}),
   };
 }
 

@@ -14,6 +14,10 @@ export interface EnrichmentChoice {
   llmCleanup: boolean;
   noVerbatim: boolean;
   summary: boolean;
+  /** An emotion label per segment (the emotions stage). */
+  detectEmotions: boolean;
+  /** Non-speech audio events with their times (the events stage). */
+  detectEvents: boolean;
 }
 
 export const NO_ENRICHMENT: EnrichmentChoice = {
@@ -25,6 +29,8 @@ export const NO_ENRICHMENT: EnrichmentChoice = {
   llmCleanup: false,
   noVerbatim: false,
   summary: false,
+  detectEmotions: false,
+  detectEvents: false,
 };
 
 export interface SubmissionOptions {
@@ -55,6 +61,8 @@ export function enrichmentFields(e: EnrichmentChoice): [string, string][] {
   if (e.llmCleanup) fields.push(["llm_cleanup", "true"]);
   if (e.noVerbatim) fields.push(["no_verbatim", "true"]);
   if (e.summary) fields.push(["summary", "true"]);
+  if (e.detectEmotions) fields.push(["detect_emotions", "true"]);
+  if (e.detectEvents) fields.push(["detect_events", "true"]);
   return fields;
 }
 

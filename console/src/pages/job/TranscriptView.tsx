@@ -5,11 +5,13 @@ import type { KeyboardEvent, MouseEvent } from "react";
 import type { Entity } from "../../api/enrichment";
 import type { Segment, Transcript } from "../../api/types";
 import { Empty } from "../../components/States";
+import { emotionColor, emotionScores, emotionText } from "../../lib/audioAnalysis";
 import { formatClock } from "../../lib/format";
 import { entityLabel, entityOfWord } from "../../lib/entities";
 import { segmentSpeaker, speakerColors, speakerEntries } from "../../lib/speakers";
 import { WordTimeline } from "../../lib/wordAt";
 import { separators } from "../../lib/words";
+import { AudioEventsPanel } from "./AudioEventsPanel";
 import { CATEGORY_COLORS, EntitiesPanel } from "./EntitiesPanel";
 import { SpeakerBar } from "./SpeakerBar";
 import { confidenceColor, segmentConfidence } from "./stats";
@@ -75,6 +77,11 @@ const SegmentRow = memo(function SegmentRow({ item, color, marks }: { item: Inde
             conf {confidence.toFixed(2)}
           </Text>
         )}
+        {segment.emotion && (
+          <Badge size="xs" variant="light" color={emotionColor(segment.emotion.label)} radius="sm" tt="none" title={emotionScores(segment.emotion)} data-emotion={segment.emotion.label} maw={104}>
+            {emotionText(segment.emotion)}
+          </Badge>
+        )}
       </Stack>
       <Text size="sm" lh={1.7}>
         {segment.words.length === 0
@@ -135,6 +142,8 @@ export function TranscriptView({ transcript, audioSrc, toolbar, speakerNames, on
   );
   const colors = useMemo(() => speakerColors(transcript), [transcript]);
   const speakers = useMemo(() => speakerEntries(transcript, speakerNames), [transcript, speakerNames]);
+  // Segments carry their speakers' names as served; an event's speaker may still be the id.
+  const speakerLabel = (id: string) => speakerNames?.[id] ?? transcript.speaker_names?.[id] ?? id;
 
   // Highlight the playing word by toggling a class on two spans: no React render per tick.
   useEffect(() => {
@@ -185,6 +194,11 @@ export function TranscriptView({ transcript, audioSrc, toolbar, speakerNames, on
     return true;
   }
 
+  function seek(seconds: number) {
+    const audio = audioRef.current;
+    if (audio) audio.currentTime = seconds;
+  }
+
   function onClick(event: MouseEvent) {
     seekFrom(event.target);
   }
@@ -225,15 +239,8 @@ export function TranscriptView({ transcript, audioSrc, toolbar, speakerNames, on
         <audio ref={audioRef} controls preload="metadata" src={audioSrc} style={{ width: "100%", height: 36, display: "block" }} data-testid="player" />
       </Box>
       <SpeakerBar speakers={speakers} onRename={onRename} noWriteReason={noWriteReason} />
-      {entities && (
-        <EntitiesPanel
-          entities={entities}
-          onSeek={(seconds) => {
-            const audio = audioRef.current;
-            if (audio) audio.currentTime = seconds;
-          }}
-        />
-      )}
+      {entities && <EntitiesPanel entities={entities} onSeek={seek} />}
+      {transcript.audio_events && <AudioEventsPanel events={transcript.audio_events} speakerLabel={speakerLabel} colors={colors} onSeek={seek} />}
       <Box ref={bodyRef} p="xs" onClick={onClick} onKeyDown={onKeyDown} data-testid="transcript">
         {items.length === 0 ? (
           <Empty>The transcript has no segments{transcript.text ? "" : ": no speech was found"}.</Empty>

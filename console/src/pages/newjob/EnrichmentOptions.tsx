@@ -3,7 +3,9 @@ import { useMemo } from "react";
 
 import { errorMessage } from "../../api/client";
 import { useEnrichment } from "../../api/enrichment";
+import { stageOption } from "../../lib/audioAnalysis";
 import { entityTypeGroups } from "../../lib/entities";
+import { humanize } from "../../lib/format";
 import { detects } from "../../lib/submission";
 import type { AudioRedactionMode, EnrichmentChoice, RedactionStyle } from "../../lib/submission";
 
@@ -20,7 +22,7 @@ interface Props {
   disabled: boolean;
 }
 
-/** PII detection and redaction, and the LLM cleanup options, of a new job. */
+/** PII detection and redaction, the LLM cleanup and the audio analysis options of a new job. */
 export function EnrichmentOptions({ value, onChange, disabled }: Props) {
   const capabilities = useEnrichment();
   const groups = useMemo(() => entityTypeGroups(capabilities.data?.entity_types ?? []), [capabilities.data]);
@@ -33,6 +35,14 @@ export function EnrichmentOptions({ value, onChange, disabled }: Props) {
       ? `Not available on this server: ${llm.reason ?? "no LLM is configured"}.`
       : "Runs through the LLM this server is configured with.";
   const detecting = detects(value);
+  const asked = { loading: capabilities.isPending, error: capabilities.isError ? errorMessage(capabilities.error) : null };
+  const emotions = stageOption(capabilities.data?.emotions, asked, "A label per segment from its audio: angry, happy, neutral, sad, surprised …");
+  const eventTypes = (capabilities.data?.event_types ?? []).map(humanize);
+  const events = stageOption(
+    capabilities.data?.events,
+    asked,
+    `Marks non-speech sounds with their times${eventTypes.length ? `: ${eventTypes.join(", ")}` : ""}.`,
+  );
 
   return (
     <Paper p="md" data-testid="enrichment-options">
@@ -108,6 +118,34 @@ export function EnrichmentOptions({ value, onChange, disabled }: Props) {
         <Checkbox label="Remove fillers and false starts" checked={value.noVerbatim} onChange={(e) => set({ noVerbatim: e.currentTarget.checked })} disabled={disabled || llmOff} />
         <Checkbox label="Summary" checked={value.summary} onChange={(e) => set({ summary: e.currentTarget.checked })} disabled={disabled || llmOff} />
       </Group>
+
+      <Text size="sm" fw={600} mt="md" mb="xs">
+        Audio analysis
+      </Text>
+      <Stack gap="sm">
+        <Switch
+          label="Emotion per segment"
+          description={
+            <Text span size="xs" c={emotions.off ? "orange" : "dimmed"} data-testid="emotions-availability">
+              {emotions.text}
+            </Text>
+          }
+          checked={value.detectEmotions}
+          onChange={(e) => set({ detectEmotions: e.currentTarget.checked })}
+          disabled={disabled || emotions.off}
+        />
+        <Switch
+          label="Audio events (laughter, applause, music …)"
+          description={
+            <Text span size="xs" c={events.off ? "orange" : "dimmed"} data-testid="events-availability">
+              {events.text}
+            </Text>
+          }
+          checked={value.detectEvents}
+          onChange={(e) => set({ detectEvents: e.currentTarget.checked })}
+          disabled={disabled || events.off}
+        />
+      </Stack>
     </Paper>
   );
 }
