@@ -1,17 +1,9 @@
-"""Streaming ASR backends behind one interface, and the queue that shares a model.
-
-A worker loads each model once and every session uses it. Decodes of one model run one at
-a time on one thread (CTranslate2 already uses every core for one decode), and finals jump
-ahead of partials: a final is what a user waits for, a partial is only a preview.
-"""
+"""Streaming ASR backends behind one interface. A worker loads each model once and every
+session shares it through one `realtime_worker.scheduler.DecodeScheduler`."""
 
 from __future__ import annotations
 
-import asyncio
-import heapq
-import itertools
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,8 +15,6 @@ from shared.catalogue import realtime_backend
 from shared.settings import Settings
 
 SAMPLE_RATE = 16_000
-FINAL = 0
-PARTIAL = 1
 
 
 class BackendUnavailable(RuntimeError):
@@ -149,59 +139,3 @@ BACKENDS: dict[str, Callable[[str, Settings], Backend]] = {
 def load_backend(name: str, settings: Settings) -> Backend:
     """Load model `name` with the backend the catalogue assigns it (raises BackendUnavailable)."""
     return BACKENDS[realtime_backend(name, settings).id](name, settings)
-
-
-class DecodeQueue:
-    """Runs one model's decodes one at a time, finals before partials, FIFO within a kind."""
-
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self._heap: list[tuple[int, int, Callable[[], Decoded], asyncio.Future[Decoded]]] = []
-        self._order = itertools.count()
-        self._wake = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"decode-{backend.name}")
-        self._task: asyncio.Task[None] | None = None
-        self.busy_s = 0.0  # total decode time, for load reporting
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
-    def submit(self, priority: int, audio: np.ndarray, **options: Any) -> asyncio.Future[Decoded]:
-        """Queue a decode. Cancelling the returned future drops it if it has not started."""
-        future: asyncio.Future[Decoded] = asyncio.get_running_loop().create_future()
-        final = priority == FINAL
-        heapq.heappush(
-            self._heap, (priority, next(self._order), lambda: self.backend.decode(audio, final=final, **options), future)
-        )
-        self._wake.set()
-        return future
-
-    @property
-    def pending_finals(self) -> int:
-        return sum(1 for p, _, _, f in self._heap if p == FINAL and not f.done())
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._heap:
-                _, _, job, future = heapq.heappop(self._heap)
-                if future.done():  # cancelled while queued
-                    continue
-                began = loop.time()
-                try:
-                    result = await loop.run_in_executor(self._executor, job)
-                except Exception as exc:
-                    if not future.done():
-                        future.set_exception(exc)
-                else:
-                    if not future.done():
-                        future.set_result(result)
-                finally:
-                    self.busy_s += loop.time() - began

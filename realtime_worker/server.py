@@ -1,9 +1,11 @@
 """The realtime worker: a WebSocket server running up to `capacity` sessions at once.
 
-Models load once at start and are shared by every session through one `DecodeQueue` each.
-The worker heartbeats its URL, capacity, load and models into the registry; the gateway
-dials `ws://<worker>/session?<native params>&session_id=...` for a session it allocated.
-`GET /health` answers 200 once the models are loaded.
+Models load once at start and are shared by every session through one `DecodeScheduler`
+each. The worker heartbeats its URL, capacity, load and models into the registry; the
+gateway dials `ws://<worker>/session?<native params>&session_id=...` for a session it
+allocated. The capacity it advertises is the configured one until it has measured what its
+finals cost, then what that measurement sustains (never more than configured).
+`GET /health` answers 200 once the models are loaded; `GET /metrics` is Prometheus'.
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from http import HTTPStatus
 from urllib.parse import parse_qsl, urlsplit
 
 import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from pydantic import ValidationError
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from realtime_worker import vad
-from realtime_worker.asr import DecodeQueue, load_backend
+from realtime_worker import metrics, vad
+from realtime_worker.asr import load_backend
+from realtime_worker.scheduler import FINAL, DecodeScheduler, FinalLoad
 from realtime_worker.session import Session, run
 from shared import streams
 from shared.realtime import protocol as p
@@ -44,9 +48,10 @@ class Worker:
         self.port = port
         self.url = url
         self.worker_id = worker_id
-        self.capacity = capacity
+        self.max_capacity = capacity
+        self.load_meter = FinalLoad(maximum=capacity, target=settings.realtime_target_load)
         self.models = models
-        self.queues: dict[str, DecodeQueue] = {}
+        self.queues: dict[str, DecodeScheduler] = {}
         self.sessions: dict[str, Session] = {}
         self.status = "starting"
         self.registry: Registry | None = None
@@ -57,7 +62,7 @@ class Worker:
         vad.load()
         for name in self.models:
             backend = load_backend(name, self.settings)
-            self.queues[name] = DecodeQueue(backend)
+            self.queues[name] = DecodeScheduler(backend)
             log.info("model_loaded", model=name, backend=type(backend).__name__)
 
     async def serve(self, stop: asyncio.Event) -> None:
@@ -92,8 +97,29 @@ class Worker:
             await queue.close()
         await redis.aclose()
 
+    @property
+    def capacity(self) -> int:
+        return self.load_meter.capacity() if self.settings.realtime_capacity_auto else self.max_capacity
+
+    def partial_interval(self) -> float:
+        """The partial cadence sessions get now: the configured one unless partials no longer
+        fit beside the finals (DecodeScheduler.partial_interval)."""
+        base = self.settings.realtime_partial_interval_s
+        sessions = len(self.sessions)
+        share = self.load_meter.share(sessions)
+        return max((q.partial_interval(base, sessions, share) for q in self.queues.values()), default=base)
+
+    def _measure(self) -> None:
+        final_busy = sum(q.busy_s[FINAL] for q in self.queues.values())
+        self.load_meter.observe(asyncio.get_running_loop().time(), final_busy, len(self.sessions))
+        metrics.SESSIONS.set(len(self.sessions))
+        metrics.CAPACITY.set(self.capacity)
+        metrics.FINAL_LOAD.set(self.load_meter.per_session or 0.0)
+        metrics.LAG.set(max((s.lag_s() for s in self.sessions.values()), default=0.0))
+
     async def _heartbeat(self) -> None:
         assert self.registry is not None
+        self._measure()
         await self.registry.heartbeat(
             self.worker_id,
             url=self.url,
@@ -117,6 +143,8 @@ class Worker:
         if path == "/health":
             body = json.dumps({"status": self.status, "sessions": len(self.sessions), "capacity": self.capacity}).encode()
             return Response(HTTPStatus.OK, "OK", Headers({"Content-Type": "application/json"}), body)
+        if path == "/metrics":
+            return Response(HTTPStatus.OK, "OK", Headers({"Content-Type": CONTENT_TYPE_LATEST}), generate_latest(REGISTRY))
         if path != "/session":
             return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
         return None
@@ -160,7 +188,9 @@ class Worker:
         if params.record:
             assert self.store is not None
             recorder = Recorder(self.store, session_id, chunk_seconds=self.settings.realtime_recording_chunk_s)
-        session = Session(session_id, params, self.queues[model], self.settings, send, recorder)
+        session = Session(
+            session_id, params, self.queues[model], self.settings, send, recorder, partial_interval=self.partial_interval
+        )
         self.sessions[session_id] = session
         log.info("session_started", session_id=session_id, model=model, sessions=len(self.sessions), record=params.record)
         try:

@@ -6,7 +6,15 @@ its final. Latency comes from decoding early: as soon as `POST_PAD_S` of silence
 speech, the final decode of the segment starts, so by the time the endpoint (or the
 client's commit) arrives the text is usually ready. If speech resumes, that speculative
 decode is dropped. Partials re-decode the open segment (greedy, no timestamps) at most
-every `partial_interval`, only when new audio arrived and no final is waiting.
+every partial interval (the configured one, longer when the decoder is busy: see
+`DecodeScheduler.partial_interval`), only while speech goes on, no final is waiting and the
+session keeps up with its audio; a partial still queued when the next is due is replaced.
+
+Backpressure: when more than `realtime_lag_hold_s` of received audio waits to be processed,
+the session stops reading from the client (who is told once, with a `lag` warning) until the
+backlog is half that; nothing is dropped, a client sending faster than real time is simply
+slowed to the decoder's pace. Only a decoder that makes no progress for
+`realtime_lag_max_s` while the session waits ends it (`lag_exceeded`).
 
 With `vad=true` each segment's final is sent at its endpoint. With `vad=false` (manual
 commit) segments accumulate and a flush sends them as one final; after
@@ -26,8 +34,10 @@ import numpy as np
 from pydantic import ValidationError
 from websockets.exceptions import ConnectionClosed
 
-from realtime_worker.asr import FINAL, PARTIAL, SAMPLE_RATE, Decoded, DecodeQueue
+from realtime_worker import metrics
+from realtime_worker.asr import SAMPLE_RATE, Decoded
 from realtime_worker.audio import AudioDecoder, InvalidAudio
+from realtime_worker.scheduler import FINAL, PARTIAL, DecodeScheduler
 from realtime_worker.vad import FRAME, StreamingVad
 from shared import safejson
 from shared.realtime import protocol as p
@@ -72,6 +82,8 @@ class Stats:
     audio_s: float = 0.0
     finals: int = 0
     partials: int = 0
+    partials_shed: int = 0
+    held_s: float = 0.0
     errors: int = 0
     max_lag_s: float = 0.0
     final_latency_ms: list[float] = field(default_factory=list)
@@ -83,6 +95,8 @@ class Stats:
             session_seconds=round(time.monotonic() - self.started, 3),
             finals=self.finals,
             partials=self.partials,
+            partials_shed=self.partials_shed,
+            held_seconds=round(self.held_s, 3),
             errors=self.errors,
             max_lag_seconds=round(self.max_lag_s, 3),
             final_latency_ms_p50=round(lat[len(lat) // 2], 1) if lat else None,
@@ -95,10 +109,11 @@ class Session:
         self,
         session_id: str,
         params: p.SessionParams,
-        queue: DecodeQueue,
+        queue: DecodeScheduler,
         settings: Settings,
         send: Callable[[p.ServerMessage], Awaitable[None]],
         recorder: Recorder | None = None,
+        partial_interval: Callable[[], float] | None = None,
     ) -> None:
         self.id = session_id
         self.recorder = recorder
@@ -110,9 +125,11 @@ class Session:
         self.vad = StreamingVad()
         self.stats = Stats()
         self.inbox: asyncio.Queue[tuple[str, Any, float]] = asyncio.Queue()
+        # The partial cadence the worker allows now (it lengthens under load).
+        self.partial_interval = partial_interval or (lambda: settings.realtime_partial_interval_s)
         self.received_s = 0.0
         self.processed_s = 0.0
-        self._lag_warned = False
+        self._progress = asyncio.Event()  # set whenever processing consumes audio
         # Audio kept for decoding: buf[0] is absolute sample `buf_start`; `total` samples so far.
         self.buf = np.zeros(0, dtype=np.float32)
         self.buf_start = 0
@@ -130,7 +147,7 @@ class Session:
         self.utterance_id = 0
         self.pending: list[Piece] = []
         self.utterance_start = 0
-        self.partial_task: asyncio.Task[None] | None = None
+        self.partial_tasks: set[asyncio.Task[None]] = set()
         self.partial_mark = 0
         self.prompt = params.prompt
 
@@ -149,6 +166,8 @@ class Session:
         """Read client frames into the inbox until `end`, a close, or a fatal limit."""
         idle = self.settings.realtime_idle_timeout_s
         while True:
+            if self.lag_s() > self.settings.realtime_lag_hold_s:
+                await self._hold()
             try:
                 frame = await asyncio.wait_for(ws.recv(), timeout=idle)
             except TimeoutError:
@@ -179,22 +198,35 @@ class Session:
         duration = self.audio.duration(data)
         self.received_s += duration
         self.inbox.put_nowait(("audio", (samples, duration), now))
+        self.stats.max_lag_s = max(self.stats.max_lag_s, self.lag_s())
+
+    async def _hold(self) -> None:
+        """Stop reading the client until the backlog is down to half the hold bound."""
+        hold, patience = self.settings.realtime_lag_hold_s, self.settings.realtime_lag_max_s
         lag = self.lag_s()
-        self.stats.max_lag_s = max(self.stats.max_lag_s, lag)
-        if lag > self.settings.realtime_lag_max_s:
-            raise Fatal(
-                p.LAG_EXCEEDED,
-                f"audio is arriving faster than it can be transcribed: {lag:.1f} s behind "
-                f"(limit {self.settings.realtime_lag_max_s:g} s); send audio in real time",
-                p.CLOSE_TRY_AGAIN,
+        await self.send(
+            p.WarningMessage(
+                code="lag",
+                message=f"transcription is {lag:.1f} s behind the audio; reading paused until it catches up",
+                lag_seconds=round(lag, 3),
             )
-        if lag > self.settings.realtime_lag_warn_s and not self._lag_warned:
-            self._lag_warned = True
-            await self.send(
-                p.WarningMessage(code="lag", message=f"transcription is {lag:.1f} s behind the audio", lag_seconds=round(lag, 3))
-            )
-        elif lag < self.settings.realtime_lag_warn_s / 2:
-            self._lag_warned = False
+        )
+        began = time.monotonic()
+        try:
+            while self.lag_s() > hold / 2:
+                self._progress.clear()
+                try:
+                    await asyncio.wait_for(self._progress.wait(), timeout=patience)
+                except TimeoutError:
+                    raise Fatal(
+                        p.LAG_EXCEEDED,
+                        f"the transcriber made no progress for {patience:g} s with {self.lag_s():.1f} s of audio waiting",
+                        p.CLOSE_TRY_AGAIN,
+                    ) from None
+        finally:
+            held = time.monotonic() - began
+            self.stats.held_s += held
+            metrics.HELD_SECONDS.inc(held)
 
     async def _on_text(self, frame: str, now: float) -> bool:
         """Handle a control message; True when the client ended the session."""
@@ -239,7 +271,8 @@ class Session:
                 await self._consume(samples, at)
                 self.processed_s += duration
                 self.stats.audio_s += duration
-                self._maybe_partial()
+                self._progress.set()
+                self._maybe_partial(at)
             elif kind == "flush":
                 await self._commit("commit", at)
             elif kind == "config":
@@ -308,7 +341,9 @@ class Session:
             pad = int(POST_PAD_S * SAMPLE_RATE)
             if self.spec is None and self.silence_run >= pad:
                 span = (self.seg_start, self.last_speech_end + pad)
-                self.spec = (*span, self._submit_final(*span))
+                # Due when the endpoint would be reached, if the pause lasts.
+                due_in = max(0, params.endpoint_ms * SAMPLE_RATE // 1000 - self.silence_run) / SAMPLE_RATE
+                self.spec = (*span, self._submit_final(*span, due_in=due_in))
             if self.silence_run >= params.endpoint_ms * SAMPLE_RATE // 1000:
                 piece = await self._close_segment(self.last_speech_end + pad)
                 if params.vad:
@@ -323,10 +358,16 @@ class Session:
             else:
                 self.pending.append(piece)
 
-    def _submit_final(self, start: int, end: int) -> asyncio.Future[Decoded]:
+    def _submit_final(self, start: int, end: int, due_in: float = 0.0) -> asyncio.Future[Decoded]:
         audio = self.buf[start - self.buf_start : end - self.buf_start].copy()
         return self.queue.submit(
-            FINAL, audio, words=self.params.word_timestamps, language=self.params.language, prompt=self.prompt
+            FINAL,
+            audio,
+            deadline=self.queue.clock() + due_in,
+            session=self.id,
+            words=self.params.word_timestamps,
+            language=self.params.language,
+            prompt=self.prompt,
         )
 
     def _drop_speculation(self) -> None:
@@ -372,6 +413,7 @@ class Session:
             return
         latency_ms = (time.monotonic() - at) * 1000
         self.stats.final_latency_ms.append(latency_ms)
+        metrics.FINAL_LATENCY.observe(latency_ms / 1000)
         self.stats.finals += 1
         msg = p.TranscriptFinal(
             utterance_id=self.utterance_id,
@@ -388,7 +430,7 @@ class Session:
             self.recorder.add_final(msg)
         await self.send(msg)
 
-    def _maybe_partial(self) -> None:
+    def _maybe_partial(self, at: float) -> None:
         if (
             not self.params.interim_results
             or self.seg_start is None
@@ -396,22 +438,37 @@ class Session:
             # from the first silent frame on, leave the decoder free for it.
             or not self.talking
             or self.silence_run > 0
-            or (self.partial_task is not None and not self.partial_task.done())
-            or self.total - self.partial_mark < self.settings.realtime_partial_interval_s * SAMPLE_RATE
-            or self.queue.pending_finals
-            # Behind the audio: spend the CPU on catching up, not on previews.
-            or self.lag_s() > 1.0
+            or self.total - self.partial_mark < self.partial_interval() * SAMPLE_RATE
         ):
             return
         self.partial_mark = self.total
+        # Behind the audio, or a final waiting: the CPU goes to catching up, not to previews.
+        shed = "lag" if self.lag_s() > 1.0 else "final_waiting" if self.queue.pending_finals else None
+        if shed is not None:
+            self.stats.partials_shed += 1
+            metrics.PARTIALS_SHED.labels(shed).inc()
+            return
         audio = self.buf[self.seg_start - self.buf_start :].copy()
-        self.partial_task = asyncio.create_task(self._partial(audio, self.utterance_id, self.seg_start))
+        task = asyncio.create_task(self._partial(audio, self.utterance_id, self.seg_start, at))
+        self.partial_tasks.add(task)
+        task.add_done_callback(self.partial_tasks.discard)
 
-    async def _partial(self, audio: np.ndarray, utterance_id: int, seg_start: int) -> None:
-        future = self.queue.submit(PARTIAL, audio, words=False, language=self.params.language, prompt=self.prompt)
+    async def _partial(self, audio: np.ndarray, utterance_id: int, seg_start: int, at: float) -> None:
+        future = self.queue.submit(
+            PARTIAL,
+            audio,
+            deadline=self.queue.clock() + self.partial_interval(),
+            session=self.id,
+            words=False,
+            language=self.params.language,
+            prompt=self.prompt,
+        )
         try:
             decoded = await future
         except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if future.cancelled() and task is not None and not task.cancelling():
+                return  # replaced in the queue by this session's newer partial
             future.cancel()
             raise
         if self.utterance_id != utterance_id or self.seg_start != seg_start:
@@ -420,6 +477,7 @@ class Session:
         if not text:
             return
         self.stats.partials += 1
+        metrics.PARTIAL_LATENCY.observe(time.monotonic() - at)
         start = self.pending[0].start if self.pending else round(seg_start / SAMPLE_RATE, 3)
         await self.send(
             p.TranscriptPartial(
@@ -429,8 +487,8 @@ class Session:
 
     def cancel(self) -> None:
         self._drop_speculation()
-        if self.partial_task is not None:
-            self.partial_task.cancel()
+        for task in list(self.partial_tasks):
+            task.cancel()
 
 
 async def run(session: Session, ws: ClientSocket) -> None:

@@ -106,7 +106,12 @@ class Settings(BaseSettings):
     realtime_heartbeat_ttl_s: float = 6.0
     realtime_lease_ttl_s: float = 30.0
     realtime_router_interval_s: float = 5.0
+    # The most sessions a worker takes. With `realtime_capacity_auto` it advertises fewer once
+    # it has measured what its finals cost: as many sessions as keep finals within
+    # `realtime_target_load` of its decoder's time (realtime_worker.scheduler.FinalLoad).
     realtime_worker_capacity: int = 4
+    realtime_capacity_auto: bool = True
+    realtime_target_load: float = Field(0.75, gt=0, le=1)
     realtime_worker_models: list[str] = Field(default_factory=lambda: ["tiny.en"])
     # The URL the gateway dials; default ws://127.0.0.1:<port>.
     realtime_worker_url: str | None = None
@@ -119,7 +124,10 @@ class Settings(BaseSettings):
     realtime_partial_interval_s: float = 0.4
     realtime_final_beam_size: int | None = None  # None: whisper_beam_size
     realtime_idle_timeout_s: float = 60.0  # ElevenLabs drops after ~10 s; silence counts as audio
-    realtime_lag_warn_s: float = 3.0
+    # Backpressure: past this backlog of unprocessed audio a session stops reading its client
+    # (a `lag` warning says so) until it is down to half; no audio is dropped.
+    realtime_lag_hold_s: float = 2.0
+    # A session waiting this long on a decoder that makes no progress ends (lag_exceeded).
     realtime_lag_max_s: float = 20.0
     realtime_max_chunk_bytes: int = 1024 * 1024
     realtime_max_utterance_s: float = 90.0

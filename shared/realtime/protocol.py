@@ -129,6 +129,12 @@ class ConfigUpdate(BaseModel):
     word_timestamps: bool | None = None
     vad: bool | None = None
     prompt: str | None = Field(None, max_length=1_000)
+    # Edges whose clients configure after connecting (OpenAI's session.update) set these;
+    # the worker applies them from the next audio frame (language: from the next decode).
+    language: str | None = Field(None, max_length=16)
+    vad_threshold: float | None = Field(None, ge=0.1, le=0.9)
+    min_silence_ms: int | None = Field(None, ge=50, le=2_000)
+    endpoint_ms: int | None = Field(None, ge=200, le=3_000)
 
 
 class UnknownRealtimeModel(LookupError):
@@ -258,6 +264,8 @@ class SessionStats(BaseModel):
     session_seconds: float = 0.0
     finals: int = 0
     partials: int = 0
+    partials_shed: int = 0  # due but not decoded: the session was behind, or a final was waiting
+    held_seconds: float = 0.0  # how long reading the client was paused for the decoder (backpressure)
     errors: int = 0
     max_lag_seconds: float = 0.0
     final_latency_ms_p50: float | None = None

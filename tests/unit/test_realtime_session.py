@@ -14,7 +14,8 @@ import pytest
 import soxr
 from support import FIXTURES
 
-from realtime_worker.asr import DecodeQueue, FasterWhisperBackend
+from realtime_worker.asr import FasterWhisperBackend
+from realtime_worker.scheduler import DecodeScheduler
 from realtime_worker.session import Fatal, Session
 from realtime_worker.vad import StreamingVad
 from shared.audio import read_wav
@@ -53,7 +54,7 @@ def backend() -> FasterWhisperBackend:
     return FasterWhisperBackend("tiny.en", Settings(whisper_cpu_threads=2))
 
 
-def session(queue: DecodeQueue | None, sent: list[dict[str, Any]], **settings: Any) -> Session:
+def session(queue: DecodeScheduler | None, sent: list[dict[str, Any]], **settings: Any) -> Session:
     async def send(msg: p.ServerMessage) -> None:
         sent.append(msg.model_dump(mode="json"))  # as the client reads it
 
@@ -74,10 +75,10 @@ def test_vad_finds_the_speech_in_a_fixture() -> None:
 
 
 async def test_vad_endpoint_emits_final_with_session_relative_words(backend: FasterWhisperBackend) -> None:
-    queue = DecodeQueue(backend)
+    queue = DecodeScheduler(backend)
     queue.start()
     sent: list[dict[str, Any]] = []
-    s = session(queue, sent, realtime_lag_warn_s=60, realtime_lag_max_s=120)  # audio arrives all at once
+    s = session(queue, sent, realtime_lag_hold_s=60, realtime_lag_max_s=120)  # audio arrives all at once
     # 0.5 s of silence first: word times must count from the session start, not the utterance.
     audio = b"\0\0" * 8000 + pcm16("short_en.wav", silence_s=1.0)
     for i in range(0, len(audio), 3200):
@@ -109,22 +110,34 @@ async def test_idle_session_times_out_and_keepalives_count() -> None:
     assert asyncio.get_running_loop().time() - started >= 8 * 0.2
 
 
-async def test_backpressure_warns_then_ends_the_session() -> None:
+async def test_backpressure_holds_a_fast_client_without_losing_audio() -> None:
     sent: list[dict[str, Any]] = []
-    s = session(None, sent, realtime_lag_warn_s=1.0, realtime_lag_max_s=3.0)
-    second = b"\0\0" * 16000
-    await s._on_audio(second, 0.0)
-    await s._on_audio(second, 0.0)  # 2 s queued, nothing processed
+    s = session(None, sent, realtime_lag_hold_s=1.0, realtime_lag_max_s=30)
+    tenth = b"\0\0" * 1600
+    socket = Socket([tenth] * 40 + [json.dumps({"type": "end"})])  # 4 s of audio at once
+    receiver = asyncio.create_task(s.receive(socket))
+    await asyncio.sleep(0.3)
+    # Nothing is processed yet: reading stopped just past the hold bound, with one warning.
+    assert 1.0 < s.received_s <= 1.1 + 1e-9 and len(socket.frames) > 25
     assert [m["code"] for m in sent if m["type"] == p.WARNING] == ["lag"]
-    await s._on_audio(second, 0.0)
+    assert not receiver.done()
+    # Silence needs no decoder: processing drains the backlog and reading resumes.
+    await asyncio.wait_for(asyncio.gather(receiver, s.process()), 30)
+    assert s.stats.audio_s == pytest.approx(4.0) and s.received_s == pytest.approx(4.0)
+    assert s.stats.held_s > 0.2 and sent[-1]["type"] == p.SESSION_END
+
+
+async def test_a_stalled_decoder_ends_a_held_session() -> None:
+    s = session(None, [], realtime_lag_hold_s=0.5, realtime_lag_max_s=0.5)
+    socket = Socket([b"\0\0" * 1600] * 20)
     with pytest.raises(Fatal) as info:
-        await s._on_audio(second, 0.0)
+        await asyncio.wait_for(s.receive(socket), 10)  # nothing processes the audio
     assert info.value.code == p.LAG_EXCEEDED and info.value.close_code == p.CLOSE_TRY_AGAIN
-    assert "4.0 s behind" in info.value.message
+    assert "no progress for 0.5 s" in info.value.message
 
 
 async def test_manual_mode_commits_by_itself_after_max_utterance(backend: FasterWhisperBackend) -> None:
-    queue = DecodeQueue(backend)
+    queue = DecodeScheduler(backend)
     queue.start()
     sent: list[dict[str, Any]] = []
 
@@ -132,7 +145,7 @@ async def test_manual_mode_commits_by_itself_after_max_utterance(backend: Faster
         sent.append(msg.model_dump(mode="json"))
 
     params = p.SessionParams(vad=False, language="en", max_utterance_s=5.0)
-    settings = Settings(realtime_lag_warn_s=60, realtime_lag_max_s=120)
+    settings = Settings(realtime_lag_hold_s=60, realtime_lag_max_s=120)
     s = Session("s2", params, queue, settings, send)
     audio = pcm16("speech_en.wav")[: 16000 * 2 * 6]  # 6 s of speech, never flushed
     for i in range(0, len(audio), 3200):
