@@ -23,6 +23,7 @@ from gateway.limits import RequestLimitsMiddleware
 from gateway.metrics import metrics_response
 from gateway.middleware import RequestContextMiddleware
 from gateway.realtime import native as realtime_native
+from gateway.realtime import openai as openai_realtime
 from gateway.realtime import status as realtime_status
 from gateway.services import Services
 from shared.logs import configure
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(realtime_status.router)
     app.include_router(realtime_native.router)
     app.include_router(elevenlabs_realtime.router)
+    app.include_router(openai_realtime.router)
     app.include_router(realtime_sessions.router)
     app.include_router(keys.router)
     app.include_router(console_session.router)

@@ -45,6 +45,7 @@ export function anyActive(sessions: readonly { status: string }[]): boolean {
 export function protocolLabel(protocol: string): string {
   if (protocol === "native") return "Native";
   if (protocol === "elevenlabs") return "ElevenLabs";
+  if (protocol === "openai") return "OpenAI";
   return protocol;
 }
 
