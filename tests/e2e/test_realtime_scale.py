@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 
+import httpx
 import pytest
 import redis
 import websockets
@@ -30,12 +33,17 @@ REDIS_DB = 12  # the e2e modules run one after another; each fleet flushes its d
 CAPACITY = 4
 
 
+@dataclass
+class ScaleFleet(RealtimeFleet):
+    worker_metrics_url: str = ""
+
+
 @pytest.fixture(scope="module")
-def rt(tmp_path_factory) -> Iterator[RealtimeFleet]:
+def rt(tmp_path_factory) -> Iterator[ScaleFleet]:
     database_url = create_database()
     redis_url = f"{REDIS_URL}/{REDIS_DB}"
     redis.Redis.from_url(redis_url).flushdb()
-    port = free_port()
+    port, worker_port = free_port(), free_port()
     env = {
         "DALSTON_DATABASE_URL": database_url,
         "DALSTON_REDIS_URL": redis_url,
@@ -48,12 +56,14 @@ def rt(tmp_path_factory) -> Iterator[RealtimeFleet]:
         "DALSTON_REALTIME_RETAIN_AUDIO": "false",
     }
     subprocess.run([sys.executable, "-m", "dalston", "migrate"], env={**os.environ, **env}, cwd=ROOT, check=True)
-    services = [gateway_service(port), session_router_service(), realtime_worker_service(free_port())]
+    services = [gateway_service(port), session_router_service(), realtime_worker_service(worker_port)]
     fleet = Fleet(services, env, cwd=ROOT, output=sys.stderr, autorestart=False)
     fleet.start()
     try:
         wait_http(f"http://127.0.0.1:{port}/health", timeout=60)
-        running = RealtimeFleet(fleet, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", redis_url)
+        running = ScaleFleet(
+            fleet, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", redis_url, f"http://127.0.0.1:{worker_port}/metrics"
+        )
         running.wait_status(lambda s: s["status"] == "available" and s["capacity"] == CAPACITY, timeout=120)
         yield running
     finally:
@@ -62,7 +72,7 @@ def rt(tmp_path_factory) -> Iterator[RealtimeFleet]:
         redis.Redis.from_url(redis_url).flushdb()
 
 
-async def test_four_elevenlabs_sessions_at_once_and_a_fifth_refused(rt: RealtimeFleet) -> None:
+async def test_four_elevenlabs_sessions_at_once_and_a_fifth_refused(rt: ScaleFleet) -> None:
     audio = pcm16("speech_en.wav", trailing_silence_s=0.5)
     sessions = [
         asyncio.create_task(sdk_stream(rt, audio, strategy="manual", timestamps=False, commit=True)) for _ in range(CAPACITY)
@@ -80,8 +90,14 @@ async def test_four_elevenlabs_sessions_at_once_and_a_fifth_refused(rt: Realtime
         score = wer(reference("speech_en.txt"), text)
         assert score <= 0.35, f"WER {score:.2f}: {text!r}"
 
+    # The worker's Prometheus metrics saw them: four finals' latencies, decodes by kind.
+    metrics = httpx.get(rt.worker_metrics_url, timeout=10).text
+    finals = re.search(r"^dalston_realtime_final_latency_seconds_count (\S+)$", metrics, re.M)
+    assert finals and float(finals[1]) >= CAPACITY, metrics
+    assert 'dalston_realtime_decode_seconds_count{kind="final"}' in metrics and "dalston_realtime_capacity" in metrics
 
-async def test_a_client_faster_than_real_time_is_held_without_losing_audio(rt: RealtimeFleet) -> None:
+
+async def test_a_client_faster_than_real_time_is_held_without_losing_audio(rt: ScaleFleet) -> None:
     audio = pcm16("long_en.wav", trailing_silence_s=1.0)
     got = Received()
     url = f"{rt.ws_url}/v1/audio/transcriptions/stream?language=en&interim_results=false"
