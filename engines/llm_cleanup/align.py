@@ -20,10 +20,10 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
+from shared.fillers import FILLERS
 from shared.transcript import Entity, Segment, Word
 
 # Removed under no_verbatim without counting as a change (ElevenLabs' "no verbatim").
-FILLERS = frozenset({"um", "uh", "erm", "er", "ah", "hmm", "mm", "uhm", "umm", "uhh", "eh", "hm"})
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 
 

@@ -1,6 +1,13 @@
 """ElevenLabs Scribe realtime: `WS /v1/speech-to-text/realtime` (and `/realtime-beta`, the
 path Python SDKs before v2.22.1 use), translated to and from the native protocol here.
 
+Every query parameter the current SDK sends is read (see README, "ElevenLabs:
+`WS /v1/speech-to-text/realtime`"): `keyterms` and the first chunk's `previous_text` become
+the decoder prompt, the VAD fields the native VAD parameters, `include_language_detection`
+a `language_code` on committed transcripts, `no_verbatim` drops filler words. Parameters
+asking for messages Dalston cannot produce (`entity_redaction`, `transcript_edit`) are
+refused; unknown parameters and unknown message fields are ignored, as ElevenLabs does.
+
 Extensions for hybrid mode: the client may send `{"message_type": "end"}` to end the
 session and receive `{"message_type": "session_ended", "session_id": ...,
 "enhancement_job_id": ...}` before the close (plain ElevenLabs clients just close).
@@ -11,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import string
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +33,7 @@ from gateway.realtime.edge import MAX_CONTROL_FRAME_CHARS, ClientMessage, Refuse
 from gateway.realtime.proxy import RealtimeAuth, serve
 from shared import model_registry, safejson
 from shared.catalogue import realtime_backend
+from shared.fillers import FILLERS
 from shared.formats import elevenlabs as el_format
 from shared.pii.detect import missing_extra
 from shared.realtime import protocol as p
@@ -59,6 +68,18 @@ ELEVENLABS_ERRORS = {
 }
 FLUSH = json.dumps({"type": "flush"})
 END = json.dumps({"type": "end"})
+# ElevenLabs' realtime limits on keyterms (the SDK documents them; batch allows more).
+MAX_KEYTERMS = 50
+MAX_KEYTERM_CHARS = 20
+# The native `prompt` limit (SessionParams, ConfigUpdate).
+MAX_PROMPT_CHARS = 1000
+# Asked-for messages Dalston does not produce (`redacted_transcript`, `edited_transcript`):
+# refused rather than silently never sent.
+UNAVAILABLE = {
+    "entity_redaction": "redacted transcripts (entity_redaction)",
+    "transcript_edit": "edited transcripts (transcript_edit)",
+}
+# no_verbatim drops shared.fillers' words here; false starts need the LLM, so realtime keeps them.
 
 
 class ElevenLabsEdge:
@@ -112,9 +133,15 @@ class ElevenLabsEdge:
         self.min_speech_ms = int(forms.get_float(q, "min_speech_duration_ms", minimum=50, maximum=2000, default=100))
         self.min_silence_ms = int(forms.get_float(q, "min_silence_duration_ms", minimum=50, maximum=2000, default=100))
         self.include_timestamps = forms.get_bool(q, "include_timestamps", False)
+        self.include_language_detection = forms.get_bool(q, "include_language_detection", False)
+        self.no_verbatim = forms.get_bool(q, "no_verbatim", False)
         self.enable_logging = forms.get_bool(q, "enable_logging", True)
         # Repeated (`entity_detection=pii&entity_detection=pci`), so every value, not the last.
         fields = {k: q.getlist(k) for k in q} if isinstance(q, ImmutableMultiDict) else q
+        for name, what in UNAVAILABLE.items():
+            if forms.get_list(fields, name):
+                raise Refused(p.INVALID_REQUEST, f"{name}: {what} are not available on this server yet; omit it")
+        self.keyterms = _keyterms(fields)
         self.entity_types = parse_entity_types(fields, "entity_detection")
         if self.entity_types is not None:
             missing = missing_extra()
@@ -142,7 +169,18 @@ class ElevenLabsEdge:
             min_silence_ms=self.min_silence_ms,
             endpoint_ms=int(self.silence_s * 1000),
             max_utterance_s=90.0,  # ElevenLabs auto-commits every 90 s
+            prompt=self._prompt(None),
         )
+
+    def _prompt(self, previous_text: str | None) -> str | None:
+        """The decoder prompt: the keyterms as batch joins them for faster-whisper's hotwords
+        ("a, b"), then the client's previous_text. faster-whisper puts hotwords in the same
+        prompt slot, right before the previous text, so this is the same bias as batch. Whisper
+        reads the prompt as the text just before the audio and keeps its end (223 tokens), so
+        the end is kept here too."""
+        parts = [", ".join(self.keyterms), (previous_text or "").strip()]
+        prompt = " ".join(part for part in parts if part)
+        return prompt[-MAX_PROMPT_CHARS:] or None
 
     @staticmethod
     def error(code: str, message: str) -> ClientMessage:
@@ -203,7 +241,8 @@ class ElevenLabsEdge:
                 return self._input_error("previous_text is only allowed on the first audio chunk")
             if not isinstance(previous_text, str):
                 return self._input_error("previous_text must be a string")
-            forward.append(json.dumps({"type": "config", "prompt": previous_text[:1000]}))
+            if previous_text.strip():
+                forward.append(json.dumps({"type": "config", "prompt": self._prompt(previous_text)}))
         if audio:
             self.first_chunk = False
             forward.append(audio)
@@ -215,7 +254,7 @@ class ElevenLabsEdge:
         if isinstance(msg, p.SessionBegin):
             return [{"message_type": "session_started", "session_id": msg.session_id, "config": self._config()}]
         if isinstance(msg, p.TranscriptPartial):
-            return [{"message_type": "partial_transcript", "text": msg.text}]
+            return [{"message_type": "partial_transcript", "text": self._verbatim(msg.text)}]
         if isinstance(msg, p.TranscriptFinal):
             return self._committed(msg)
         if isinstance(msg, p.ErrorMessage):
@@ -238,7 +277,9 @@ class ElevenLabsEdge:
             "min_speech_duration_ms": self.min_speech_ms,
             "min_silence_duration_ms": self.min_silence_ms,
             "include_timestamps": self.include_timestamps,
-            "include_language_detection": False,
+            "include_language_detection": self.include_language_detection,
+            "keyterms": self.keyterms or None,
+            "no_verbatim": self.no_verbatim,
             "enable_logging": self.enable_logging,
             "entity_detection": self.entity_types,
         }
@@ -247,27 +288,75 @@ class ElevenLabsEdge:
         """`committed_transcript_entities` after each committed transcript, when asked."""
         if self.entity_types is None or not isinstance(msg, p.TranscriptFinal):
             return []
+        text = self._verbatim(msg.text)  # offsets into the committed transcript as sent
         try:
-            entities = await realtime_entities.find(msg.text, self.entity_types, self.settings)
+            entities = await realtime_entities.find(text, self.entity_types, self.settings)
         except Exception as exc:  # a broken pii install: the transcript still flows
             log.exception("realtime_entity_detection_failed")
             return [self.error(p.TRANSCRIBER_ERROR, f"entity detection failed: {exc}")]
-        return [{"message_type": "committed_transcript_entities", "text": msg.text, "entities": entities}]
+        return [{"message_type": "committed_transcript_entities", "text": text, "entities": entities}]
+
+    def _verbatim(self, text: str) -> str:
+        return " ".join(token for _, token in without_fillers(text.split())) if self.no_verbatim else text
 
     def _committed(self, final: p.TranscriptFinal) -> list[ClientMessage]:
-        out: list[ClientMessage] = [{"message_type": "committed_transcript", "text": final.text}]
+        text = self._verbatim(final.text)
+        language = final.language or self.params.language or ""
+        language_code = el_format.ISO639_3.get(language, language) or None
+        committed: ClientMessage = {"message_type": "committed_transcript", "text": text}
+        if self.include_language_detection:
+            committed["language_code"] = language_code
+        out = [committed]
         if self.include_timestamps:
-            language = final.language or self.params.language or ""
             words = [Word(text=w.word, start=w.start, end=w.end, probability=w.probability) for w in final.words or []]
+            if self.no_verbatim:
+                words = [words[i].model_copy(update={"text": t}) for i, t in without_fillers([w.text for w in words])]
             out.append(
                 {
                     "message_type": "committed_transcript_with_timestamps",
-                    "text": final.text,
-                    "language_code": el_format.ISO639_3.get(language, language) or None,
+                    "text": text,
+                    "language_code": language_code,
                     "words": el_format.words(words, "word"),
                 }
             )
         return out
+
+
+def _keyterms(fields: forms.FieldSource) -> list[str]:
+    """Repeated (`keyterms=a&keyterms=b`, what the SDKs send) or a JSON list."""
+    terms = [str(t).strip() for t in forms.get_list(fields, "keyterms") if str(t).strip()]
+    if len(terms) > MAX_KEYTERMS:
+        raise forms.FieldError("keyterms", f"at most {MAX_KEYTERMS} terms, got {len(terms)}")
+    for term in terms:
+        if len(term) > MAX_KEYTERM_CHARS:
+            raise forms.FieldError("keyterms", f"each term must be at most {MAX_KEYTERM_CHARS} characters: {term!r}")
+    return terms
+
+
+def without_fillers(tokens: list[str]) -> list[tuple[int, str]]:
+    """The tokens (words with their punctuation) that are not fillers, as (index, text): "Um,
+    so I was, uh, there uh." -> "So I was there." A filler's sentence-ending mark moves to the
+    word before it, a comma pair around it closes up, and a capital it started a sentence with
+    passes to the next word."""
+    out: list[tuple[int, str]] = []
+    capitalise = False
+    for i, token in enumerate(tokens):
+        core = token.strip(string.punctuation).lower()
+        if core not in FILLERS:
+            out.append((i, token[:1].upper() + token[1:] if capitalise else token))
+            capitalise = False
+            continue
+        trailing = token[len(token.rstrip(string.punctuation)) :]
+        sentence_start = not out or out[-1][1].endswith((".", "?", "!"))
+        if sentence_start:
+            capitalise = capitalise or token[:1].isupper()
+        elif trailing[:1] in (".", "?", "!"):
+            j, before = out[-1]
+            out[-1] = (j, before.rstrip(",;:") + trailing[:1])
+        elif trailing.startswith(",") and out[-1][1].endswith(","):
+            j, before = out[-1]
+            out[-1] = (j, before[:-1])
+    return out
 
 
 def _enhancement(job_id: str | None, error: str | None) -> dict[str, str]:

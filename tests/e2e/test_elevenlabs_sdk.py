@@ -7,18 +7,27 @@ parse back to the same text.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
 import time
 from collections.abc import Iterator
+from typing import Any, cast
 
+import numpy as np
 import pytest
-from elevenlabs import ElevenLabs
+import soxr
+from elevenlabs import AsyncElevenLabs, ElevenLabs
 from elevenlabs.core.api_error import ApiError
 from elevenlabs.errors import NotFoundError, UnprocessableEntityError
+from elevenlabs.realtime import AudioFormat, CommitStrategy, RealtimeEvents
+from elevenlabs.realtime.scribe import RealtimeAudioOptions
 from harness import API_KEY, RunningFleet, reference, start_fleet, wer
 from support import FIXTURES, Receiver
+
+from realtime_worker.audio import MULAW
+from shared.audio import read_wav
 
 pytestmark = pytest.mark.e2e
 
@@ -224,3 +233,113 @@ def test_validation_errors_reach_the_sdk_as_422(client: ElevenLabs) -> None:
     with pytest.raises(UnprocessableEntityError) as caught, (FIXTURES / "short_en.wav").open("rb") as f:
         client.speech_to_text.convert(model_id="no-such-model", file=f)
     assert "unknown model" in caught.value.body["detail"]["message"]
+
+
+# -- realtime: the SDK's session fields end to end ----------------------------------------
+
+# A spelling nobody would write for "quick brown fox" (speech_en.wav opens with it): it shows
+# up in a transcript only if the decoder was prompted with it.
+MADE_UP = "Kwyk Brawn Phocks"
+
+
+def speech_for(audio_format: AudioFormat) -> tuple[int, int, bytes]:
+    """speech_en.wav as (sample rate, bytes per sample, audio) in `audio_format`."""
+    audio, rate = read_wav(SPEECH)
+    audio = audio.mean(axis=1) if audio.ndim > 1 else audio
+    target = 8000 if audio_format is AudioFormat.ULAW_8000 else 16000
+    audio = np.clip(soxr.resample(audio, rate, target), -1.0, 1.0)
+    if audio_format is AudioFormat.ULAW_8000:
+        # The nearest G.711 code of each sample, from the table the worker decodes with.
+        order = np.argsort(MULAW)
+        table = MULAW[order]
+        right = np.clip(np.searchsorted(table, audio), 1, len(table) - 1)
+        nearest = np.where(audio - table[right - 1] < table[right] - audio, right - 1, right)
+        return target, 1, order[nearest].astype(np.uint8).tobytes()
+    return target, 2, (audio * 32767).astype("<i2").tobytes()
+
+
+def wait_realtime(fleet: RunningFleet) -> None:
+    with fleet.client() as native:
+        deadline = time.monotonic() + 120
+        while native.get("/v1/realtime/status").json()["status"] != "available":
+            assert time.monotonic() < deadline, "the realtime worker never became available"
+            time.sleep(0.5)
+
+
+async def sdk_realtime(fleet: RunningFleet, options: dict[str, Any], previous_text: str | None = None) -> dict[str, list]:
+    """speech_en.wav through `speech_to_text.realtime.connect(options)` at real-time pace,
+    then a commit; every event the SDK emits, by kind."""
+    wait_realtime(fleet)
+    rate, width, audio = speech_for(options["audio_format"])
+    kinds = {
+        "started": RealtimeEvents.SESSION_STARTED,
+        "committed": RealtimeEvents.COMMITTED_TRANSCRIPT,
+        "error": RealtimeEvents.ERROR,
+    }
+    events: dict[str, list] = {name: [] for name in kinds}
+    client = AsyncElevenLabs(base_url=fleet.base_url, api_key=API_KEY)
+    connection = await client.speech_to_text.realtime.connect(
+        cast(RealtimeAudioOptions, {"model_id": "scribe_v2_realtime", "sample_rate": rate, **options})
+    )
+    for name, event in kinds.items():
+        connection.on(event, events[name].append)
+    step = rate // 10 * width
+    for i in range(0, len(audio), step):
+        chunk: dict[str, Any] = {"audio_base_64": base64.b64encode(audio[i : i + step]).decode()}
+        if i == 0 and previous_text is not None:
+            chunk["previous_text"] = previous_text
+        await connection.send(chunk)
+        await asyncio.sleep(0.1)
+    await connection.commit()
+    deadline = time.monotonic() + 60
+    while not events["committed"] and not events["error"] and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    await connection.close()
+    return events
+
+
+async def test_realtime_keyterms_bias_the_decoder_and_commits_carry_the_language(el_fleet: RunningFleet) -> None:
+    events = await sdk_realtime(
+        el_fleet,
+        {
+            "audio_format": AudioFormat.PCM_16000,
+            "commit_strategy": CommitStrategy.MANUAL,
+            "keyterms": [MADE_UP],
+            "include_language_detection": True,
+            "no_verbatim": True,
+            "vad_silence_threshold_secs": 0.5,
+            "min_silence_duration_ms": 200,
+        },
+    )
+    assert not events["error"], events["error"]
+    config = events["started"][0]["config"]
+    assert config["keyterms"] == [MADE_UP] and config["include_language_detection"] and config["no_verbatim"]
+    (committed,) = events["committed"]
+    assert MADE_UP.split()[0].lower() in committed["text"].lower(), committed
+    assert committed["language_code"] == "eng"
+
+
+async def test_realtime_ulaw_with_previous_text_and_no_logging(el_fleet: RunningFleet) -> None:
+    """mu-law at 8 kHz with keyterms and a lowercase, unpunctuated previous_text. Measured on
+    this fixture: with the keyterm alone tiny.en skips the opening ("Jump over Malayni Nog,
+    ... text. We are ..."); with the context too it writes the keyterm and copies the
+    context's style (lowercase, no full stops), so both reached the decoder's prompt."""
+    context = "hello world this is lowercase text without punctuation"
+    options = {"audio_format": AudioFormat.ULAW_8000, "keyterms": [MADE_UP], "enable_logging": False}
+    events = await sdk_realtime(el_fleet, options, context)
+    assert not events["error"], events["error"]
+    started = events["started"][0]
+    assert started["config"]["audio_format"] == "ulaw_8000" and started["config"]["enable_logging"] is False
+    (committed,) = events["committed"]
+    text = committed["text"]
+    assert MADE_UP.split()[0].lower() in text.lower(), committed
+    assert text[:1].islower() and "." not in text, committed
+    assert "language_code" not in committed  # not asked for
+    # enable_logging=false: the session is in the history, but nothing of it was stored.
+    with el_fleet.client() as native:
+        session = native.get(f"/v1/realtime/sessions/{started['session_id']}").json()
+        assert session["protocol"] == "elevenlabs" and session["retain_audio"] is False
+        parameters = session["parameters"]
+        assert (parameters["encoding"], parameters["sample_rate"], parameters["prompt"]) == ("mulaw", 8000, MADE_UP)
+        audio = native.get(f"/v1/realtime/sessions/{started['session_id']}/audio")
+        assert audio.status_code == 404 and audio.json()["error"]["code"] == "not_retained", audio.text

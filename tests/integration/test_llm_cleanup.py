@@ -13,9 +13,10 @@ from collections.abc import Iterator
 import pytest
 from support import llm_server
 
-from engines.llm_cleanup.align import FILLERS, normalise
+from engines.llm_cleanup.align import normalise
 from engines.llm_cleanup.engine import LlmCleanupEngine
 from shared.contracts import RefineConfig
+from shared.fillers import FILLERS
 from shared.settings import Settings
 from shared.transcript import Segment, Transcript, Word
 
