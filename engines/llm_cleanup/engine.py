@@ -1,7 +1,7 @@
 """The refine stage: transcript cleanup through any OpenAI-compatible chat-completions server.
 
 `DALSTON_LLM_BASE_URL` (Ollama's http://host:11434/v1, vLLM, llama.cpp's server, ...) with
-`DALSTON_LLM_MODEL` and optionally `DALSTON_LLM_API_KEY`. Three requests kinds:
+`DALSTON_LLM_MODEL` and optionally `DALSTON_LLM_API_KEY`. Four kinds of request:
 
 1. Cleanup, in batches of segments (~`llm_max_segment_chars` each): casing and punctuation,
    and under `no_verbatim` fillers and false starts removed. The answer is JSON with the same
@@ -10,7 +10,13 @@
    than half the words or touches a detected entity.
 2. Speaker naming (diarized transcripts): which speaker ids say or are called by a name. A name
    that does not occur in the transcript is dropped (the model made it up).
-3. Summary, when asked for.
+3. Speaker roles, when asked (ElevenLabs `detect_speaker_roles`): which speaker is the agent and
+   which the customer, asked twice with the speakers' labels swapped. Kept only when both answers
+   name the same two distinct speakers of the transcript; anything else is refused (no roles)
+   and counted.
+4. Summary, when asked for.
+
+`RefineConfig.cleanup` off (only roles asked) skips 1 and 2: the text comes back unchanged.
 
 Every refusal is counted in `details`; a server that cannot be reached fails the task
 (retryable), which the DAG treats as an optional stage's warning.
@@ -33,13 +39,15 @@ from engines.llm_cleanup.align import SegmentResult, clean_segment, repoint_enti
 from shared.contracts import DetectOutput, RefineConfig, RefineOutput, TaskMessage
 from shared.settings import Settings, get_settings
 from shared.storage import ObjectStore
-from shared.transcript import Segment, Transcript
+from shared.transcript import Entity, Segment, Transcript
 
 M = TypeVar("M", bound=BaseModel)
 
 MAX_CHANGE = 0.5  # a segment whose words change more than this keeps its original
 SUMMARY_CHARS = 12000  # transcript text sent for the summary (the head of a long one)
 NAMING_CHARS = 6000  # transcript text sent for speaker naming: introductions come early
+ROLES_CHARS = 6000  # transcript text sent for speaker roles: the greeting and the request come early
+LABELS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]  # what the model sees of speakers when asked their roles
 MAX_WARNINGS = 20
 
 CLEANUP_PROMPT = (
@@ -63,6 +71,12 @@ NAMING_PROMPT = (
     "Below is a transcript; each line starts with a speaker id. Find the speakers whose own name is said "
     'in the transcript: they introduce themselves ("I\'m Margaret", "my name is Tom") or are addressed by name. '
     'Answer only with JSON: {"speakers": [{"id": "<speaker id>", "name": "<name>"}]}; an empty list when no name is said.'
+)
+ROLES_PROMPT = (
+    "Below is a conversation between a company's agent and a customer; each line starts with a speaker id. "
+    "The agent works for the company or service: greets callers on its behalf, asks for their details, answers "
+    "and helps. The customer calls or writes in for help, asks questions and gives their own details. "
+    'Answer only with JSON: {"agent": "<speaker id>", "customer": "<speaker id>"}.'
 )
 SUMMARY_PROMPT = (
     "Summarize this transcript in a few sentences: the topics, decisions and action items. Answer with the summary only."
@@ -98,6 +112,12 @@ NAMING_SCHEMA = {
 }
 
 
+def roles_schema(ids: list[str]) -> dict[str, Any]:
+    # The server's grammar then only lets the model name speakers that exist.
+    speaker = {"type": "string", "enum": ids}
+    return {"type": "object", "properties": {"agent": speaker, "customer": speaker}, "required": ["agent", "customer"]}
+
+
 class _Cleaned(BaseModel):
     id: int
     text: str
@@ -114,6 +134,11 @@ class _Named(BaseModel):
 
 class _NamingAnswer(BaseModel):
     speakers: list[_Named]
+
+
+class _RolesAnswer(BaseModel):
+    agent: str
+    customer: str
 
 
 class LlmCleanupEngine:
@@ -140,8 +165,40 @@ class LlmCleanupEngine:
     def refine(self, transcript: Transcript, config: RefineConfig, detected: DetectOutput | None = None) -> RefineOutput:
         """Pure but for the LLM requests: the assembled transcript in, the refine output out."""
         started = time.monotonic()
-        entities = detected.entities if detected is not None else []
-        protected = _protected_words(transcript, entities)
+        warnings: list[str] = []
+        details: dict[str, Any] = {"engine_id": self.engine_id, "model": self.settings.llm_model, "cleanup": config.cleanup}
+        segments, entities = transcript.segments, detected.entities if detected is not None else None
+        if config.cleanup:
+            segments, entities = self._cleaned(transcript, config, entities, warnings, details)
+        names = self._speaker_names(transcript) if transcript.speakers and config.cleanup else {}
+        roles: dict[str, str] = {}
+        if config.speaker_roles:
+            roles, refusal = self._speaker_roles(transcript)
+            details["speaker_roles_refused"] = int(refusal is not None)
+            if refusal is not None:
+                warnings.append(f"speaker roles: {refusal}")
+        summary = self._summary(segments) if config.summary else None
+        details["warnings"] = warnings[:MAX_WARNINGS]
+        details["llm_seconds"] = round(time.monotonic() - started, 3)
+        return RefineOutput(
+            segments=segments,
+            entities=entities,
+            speaker_names=names,
+            speaker_roles=roles,
+            summary=summary,
+            details=details,
+        )
+
+    def _cleaned(
+        self,
+        transcript: Transcript,
+        config: RefineConfig,
+        entities: list[Entity] | None,
+        warnings: list[str],
+        details: dict[str, Any],
+    ) -> tuple[list[Segment], list[Entity] | None]:
+        """Cleanup's segments and the entities re-pointed at them; counts go into `details`."""
+        protected = _protected_words(transcript, entities or [])
         answers: dict[int, str] = {}
         failed_batches = 0
         for batch in _batches(transcript.segments, self.settings.llm_max_segment_chars):
@@ -150,7 +207,6 @@ class LlmCleanupEngine:
             except _BadAnswer:
                 failed_batches += 1
         results: list[SegmentResult] = []
-        warnings: list[str] = []
         for i, segment in enumerate(transcript.segments):
             result = clean_segment(
                 segment,
@@ -163,28 +219,21 @@ class LlmCleanupEngine:
                 warnings.append(f"segment {segment.id}: {result.reason}")
             results.append(result)
         segments = [r.segment for r in results]
-        names = self._speaker_names(transcript) if transcript.speakers else {}
-        summary = self._summary(segments) if config.summary else None
         old_words = sum(len(s.words) for s in transcript.segments)
         new_words = [w for s in segments for w in s.words]
-        return RefineOutput(
-            segments=segments,
-            entities=repoint_entities(entities, transcript.segments, results, transcript.words) if detected else None,
-            speaker_names=names,
-            summary=summary,
-            details={
-                "engine_id": self.engine_id,
-                "model": self.settings.llm_model,
+        details.update(
+            {
                 "no_verbatim": config.no_verbatim,
                 "segments_cleaned": sum(r.accepted for r in results),
                 "segments_kept": sum(not r.accepted for r in results if r.segment.text.strip()),
                 "failed_requests": failed_batches,
                 "words_removed": old_words - sum(not w.generated for w in new_words),
                 "words_generated": sum(w.generated for w in new_words),
-                "warnings": warnings[:MAX_WARNINGS],
-                "llm_seconds": round(time.monotonic() - started, 3),
-            },
+            }
         )
+        if entities is not None:
+            entities = repoint_entities(entities, transcript.segments, results, transcript.words)
+        return segments, entities
 
     # --- requests ---------------------------------------------------------------------
 
@@ -244,6 +293,54 @@ class LlmCleanupEngine:
                 if re.search(rf"\b{re.escape(name.lower())}\b", said):
                     names[item.id] = name
         return names
+
+    def _speaker_roles(self, transcript: Transcript) -> tuple[dict[str, str], str | None]:
+        """The agent and the customer among the transcript's speakers, and why not (a refusal).
+
+        The model sees neutral labels (A, B, ...) and is asked twice, the second time with the
+        labels swapped; only the same pair of speakers both times counts. A model that answers
+        from the labels or their order rather than from what is said is refused, not trusted
+        (SmolLM2-135M names "A" the agent whatever A says)."""
+        turns: list[tuple[str, str]] = []
+        size = 0
+        for s in transcript.segments:
+            if not s.speaker or not s.text.strip():
+                continue
+            if turns and size + len(s.text) > ROLES_CHARS:
+                break
+            turns.append((s.speaker, s.text.strip()))
+            size += len(s.text) + 4
+        ids = list(dict.fromkeys(speaker for speaker, _ in turns))[: len(LABELS)]
+        if len(ids) < 2:
+            # Not a refusal: there is no conversation to tell an agent from a customer in.
+            return {}, None
+        answers = []
+        for labels in (LABELS[: len(ids)], LABELS[: len(ids)][::-1]):
+            label = dict(zip(ids, labels, strict=True))
+            lines = [f"{label[speaker]}: {text}" for speaker, text in turns if speaker in label]
+            try:
+                answer = _parse(
+                    self._chat(
+                        [{"role": "system", "content": ROLES_PROMPT}, {"role": "user", "content": "\n".join(lines)}],
+                        schema=roles_schema(sorted(labels)),
+                        max_tokens=40,
+                    ),
+                    _RolesAnswer,
+                )
+            except _BadAnswer as exc:
+                return {}, str(exc)[:200]
+            speaker = {v: k for k, v in label.items()}
+            agent, customer = answer.agent.strip(), answer.customer.strip()
+            # Servers without structured output may answer anything: only two distinct speakers count.
+            if agent not in speaker or customer not in speaker:
+                return {}, f"the answer names speakers the transcript lacks: agent={agent!r}, customer={customer!r}"
+            if agent == customer:
+                return {}, f"the answer gives {speaker[agent]} both roles"
+            answers.append((speaker[agent], speaker[customer]))
+        if answers[0] != answers[1]:
+            return {}, f"the answer changed when the speakers' labels were swapped: {answers[0]} then {answers[1]}"
+        agent, customer = answers[0]
+        return {agent: "agent", customer: "customer"}, None
 
     def _summary(self, segments: list[Segment]) -> str | None:
         text = " ".join(s.text.strip() for s in segments if s.text.strip())[:SUMMARY_CHARS]

@@ -57,6 +57,7 @@ class ConvertRequest:
     entity_redaction: list[str] | None = None  # a subset of entity_detection
     entity_redaction_mode: RedactionStyle = DEFAULT_STYLE
     no_verbatim: bool = False
+    detect_speaker_roles: bool = False
 
     @property
     def url(self) -> str | None:
@@ -71,6 +72,7 @@ class ConvertRequest:
             entity_redaction=self.entity_redaction,
             entity_redaction_mode=self.entity_redaction_mode,
             tag_audio_events=self.tag_audio_events,
+            detect_speaker_roles=self.detect_speaker_roles,
         )
 
     def hotwords(self) -> str | None:
@@ -79,9 +81,10 @@ class ConvertRequest:
         return ", ".join(self.keyterms) if self.keyterms else None
 
     def enrich(self, *, events_available: bool) -> EnrichOptions | None:
-        """The enrichment stages this request needs (detect for entities, refine for no_verbatim,
-        events for tag_audio_events). tag_audio_events is on by default in every SDK, so a server
-        without an event model answers it with the transcript alone rather than refusing it."""
+        """The enrichment stages this request needs (detect for entities, refine for no_verbatim
+        and detect_speaker_roles, events for tag_audio_events). tag_audio_events is on by default
+        in every SDK, so a server without an event model answers it with the transcript alone
+        rather than refusing it."""
         given: dict[str, Any] = {}
         if self.tag_audio_events and events_available:
             given["detect_events"] = True
@@ -92,6 +95,8 @@ class ConvertRequest:
             given["redact_pii_text"] = self.entity_redaction_mode
         if self.no_verbatim:
             given["no_verbatim"] = True
+        if self.detect_speaker_roles:
+            given["speaker_roles"] = True
         return EnrichOptions(**given) if given else None
 
 
@@ -178,12 +183,11 @@ def _refuse_unsupported(fields: Fields) -> None:
     for name in ("numbers_format", "transcript_edit"):
         if get_str(fields, name) is not None:
             raise _unavailable(f"{name} is not available on this server yet; omit it")
-    for name, what in (
-        ("use_speaker_library", "matching speakers against a speaker library"),
-        ("detect_speaker_roles", "detecting agent/customer roles"),
-    ):
-        if get_bool(fields, name, False):
-            raise _unavailable(f"{name}=true ({what}) is not available on this server yet; omit it or send false")
+    if get_bool(fields, "use_speaker_library", False):
+        raise _unavailable(
+            "use_speaker_library=true (matching speakers against a speaker library) is not available on this server yet;"
+            " omit it or send false"
+        )
 
 
 def parse_convert(fields: Fields) -> ConvertRequest:
@@ -211,6 +215,11 @@ def parse_convert(fields: Fields) -> ConvertRequest:
     use_multi_channel = get_bool(fields, "use_multi_channel", False)
     if diarize and use_multi_channel:
         raise invalid("use either diarize or use_multi_channel, not both")
+    detect_speaker_roles = get_bool(fields, "detect_speaker_roles", False)
+    if detect_speaker_roles and use_multi_channel:
+        raise invalid("detect_speaker_roles does not work with use_multi_channel; send diarize=true instead")
+    if detect_speaker_roles and not diarize:
+        raise invalid("detect_speaker_roles needs diarize=true")
 
     _refuse_unsupported(fields)
     detection = parse_entity_types(fields, "entity_detection")
@@ -251,4 +260,5 @@ def parse_convert(fields: Fields) -> ConvertRequest:
         entity_redaction=redaction,
         entity_redaction_mode=redaction_mode,
         no_verbatim=get_bool(fields, "no_verbatim", False),
+        detect_speaker_roles=detect_speaker_roles,
     )

@@ -188,6 +188,7 @@ async def _submit(services: Services, principal: Principal, upload: Upload, requ
             "entity_redaction": {"type": "string", "description": "a subset of entity_detection"},
             "entity_redaction_mode": {"type": "string", "enum": ["redacted", "entity_type", "enumerated_entity_type"]},
             "no_verbatim": {"type": "boolean", "description": "needs DALSTON_LLM_BASE_URL"},
+            "detect_speaker_roles": {"type": "boolean", "description": "needs diarize=true and DALSTON_LLM_BASE_URL"},
             "keyterms": {"type": "string", "description": "a JSON list or repeated; faster-whisper hotwords"},
         },
     ),

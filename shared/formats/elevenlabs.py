@@ -69,10 +69,13 @@ class ResponseOptions(BaseModel):
     entity_redaction_mode: RedactionStyle = DEFAULT_STYLE
     # Audio events (when the events stage ran) as `audio_event` entries among the words.
     tag_audio_events: bool = True
+    # detect_speaker_roles: speakers the refine stage gave a role are `agent` / `customer`.
+    detect_speaker_roles: bool = False
 
 
-def speaker_ids(t: Transcript) -> dict[str, str]:
-    """Our speaker labels -> ElevenLabs' `speaker_0`, `speaker_1`, ... in the transcript's order."""
+def speaker_ids(t: Transcript, *, roles: bool = False) -> dict[str, str]:
+    """Our speaker labels -> ElevenLabs' `speaker_0`, `speaker_1`, ... in the transcript's order;
+    with `roles`, `agent` / `customer` for the speakers that have one (the others keep theirs)."""
     labels = list(t.speakers)
     for w in t.words:
         if w.speaker is not None and w.speaker not in labels:
@@ -80,12 +83,13 @@ def speaker_ids(t: Transcript) -> dict[str, str]:
     for s in t.segments:
         if s.speaker is not None and s.speaker not in labels:
             labels.append(s.speaker)
-    return {label: f"speaker_{i}" for i, label in enumerate(labels)}
+    given = t.speaker_roles if roles else {}
+    return {label: given.get(label) or f"speaker_{i}" for i, label in enumerate(labels)}
 
 
-def with_speaker_ids(t: Transcript) -> Transcript:
+def with_speaker_ids(t: Transcript, *, roles: bool = False) -> Transcript:
     """A copy of `t` with ElevenLabs speaker ids, so documents name speakers like the words do."""
-    ids = speaker_ids(t)
+    ids = speaker_ids(t, roles=roles)
     if not ids:
         return t
 
@@ -240,7 +244,7 @@ def chunk(t: Transcript, options: ResponseOptions, *, channel_index: int | None 
 
 def to_response(t: Transcript, options: ResponseOptions, *, transcription_id: str) -> dict[str, Any]:
     """The full ElevenLabs response: Chunk, or Multichannel for `use_multi_channel` (separate)."""
-    t = with_speaker_ids(t)
+    t = with_speaker_ids(t, roles=options.detect_speaker_roles)
     if options.entity_redaction is not None:
         t = redact(t, options.entity_redaction_mode, options.entity_redaction)
     extra: dict[str, Any] = {"transcription_id": transcription_id, "audio_duration_secs": t.duration}

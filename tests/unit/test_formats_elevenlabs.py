@@ -318,7 +318,6 @@ def test_invalid_fields_are_refused(bad: dict[str, str]) -> None:
     "unsupported",
     [
         {"use_speaker_library": "True"},
-        {"detect_speaker_roles": "1"},
     ],
 )
 def test_features_we_cannot_do_are_refused_clearly(unsupported: dict) -> None:
