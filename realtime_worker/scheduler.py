@@ -35,6 +35,7 @@ from realtime_worker.asr import Backend, Decoded
 
 FINAL = 0
 PARTIAL = 1
+MAX_PARTIAL_SHARE = 0.5
 KIND_NAMES = {FINAL: "final", PARTIAL: "partial"}
 
 
@@ -100,8 +101,10 @@ class DecodeScheduler:
     def partial_interval(self, base_s: float, sessions: int, final_share: float) -> float:
         """How often a session may ask for a partial: `base_s` while partials fit in what the
         finals leave free (`final_share`: their part of the decoder's time), longer as they
-        stop fitting, so partials thin out under load and finals keep their time."""
-        spare = max(0.1, 0.9 - final_share)
+        stop fitting, so partials thin out under load and finals keep their time. Partials
+        never take more than MAX_PARTIAL_SHARE of the decoder: a final has to wait for a
+        partial already running, so a decoder busy with partials delays every final."""
+        spare = max(0.1, min(MAX_PARTIAL_SHARE, 0.9 - final_share))
         return max(base_s, sessions * self.partial_cost_s / spare)
 
     def _export_queue(self) -> None:
@@ -151,7 +154,7 @@ class FinalLoad:
     """
 
     maximum: int
-    target: float = 0.75
+    target: float = 0.5
     min_session_s: float = 20.0
     per_session: float | None = None  # decoder seconds per session-second (moving average)
     observed_session_s: float = 0.0

@@ -2,7 +2,7 @@
 
 Audio is cut into VAD segments (speech plus padding, ended by `endpoint_ms` of silence, a
 flush, or 28 s of continuous speech: Whisper's window). Each segment is decoded once for
-its final. Latency comes from decoding early: as soon as `POST_PAD_S` of silence follows
+its final. Latency comes from decoding early: as soon as `SPECULATE_S` of silence follows
 speech, the final decode of the segment starts, so by the time the endpoint (or the
 client's commit) arrives the text is usually ready. If speech resumes, that speculative
 decode is dropped. Partials re-decode the open segment (greedy, no timestamps) at most
@@ -46,6 +46,9 @@ from shared.settings import Settings
 
 PRE_PAD_S = 0.3  # audio kept before the first speech frame
 POST_PAD_S = 0.2  # audio kept after the last speech frame
+# Silence after which the final is decoded speculatively. Whisper's encoder costs the same for
+# any utterance (a 30 s window), so every 100 ms earlier is 100 ms less latency at the endpoint.
+SPECULATE_S = 0.1
 MAX_SEGMENT_S = 28.0
 
 
@@ -339,8 +342,8 @@ class Session:
                 self.talking = False
                 await self.send(p.SpeechEnd(timestamp=round(self.last_speech_end / SAMPLE_RATE, 3)))
             pad = int(POST_PAD_S * SAMPLE_RATE)
-            if self.spec is None and self.silence_run >= pad:
-                span = (self.seg_start, self.last_speech_end + pad)
+            if self.spec is None and self.silence_run >= SPECULATE_S * SAMPLE_RATE:
+                span = (self.seg_start, self.last_speech_end + min(pad, self.silence_run))
                 # Due when the endpoint would be reached, if the pause lasts.
                 due_in = max(0, params.endpoint_ms * SAMPLE_RATE // 1000 - self.silence_run) / SAMPLE_RATE
                 self.spec = (*span, self._submit_final(*span, due_in=due_in))
@@ -378,7 +381,8 @@ class Session:
     async def _close_segment(self, end: int) -> Piece:
         assert self.seg_start is not None
         start, end = self.seg_start, min(end, self.total)
-        if self.spec is not None and self.spec[:2] == (start, end):
+        # Speech resuming drops the speculation, so a standing one covers all of the segment's speech.
+        if self.spec is not None and self.spec[0] == start and self.spec[1] <= end:
             future = self.spec[2]
         else:
             self._drop_speculation()

@@ -83,6 +83,9 @@ def test_partials_thin_out_when_they_no_longer_fit_beside_the_finals() -> None:
     assert scheduler.partial_interval(0.4, sessions=4, final_share=0.4) == pytest.approx(0.8)
     # Finals take (nearly) everything: partials become rare, never impossible.
     assert scheduler.partial_interval(0.4, sessions=4, final_share=0.95) == pytest.approx(4.0)
+    # One session whose partials cost 0.47 s: at most half the decoder, one each 0.94 s.
+    scheduler.partial_cost_s = 0.47
+    assert scheduler.partial_interval(0.4, sessions=1, final_share=0.1) == pytest.approx(0.94)
 
 
 def test_capacity_follows_the_measured_cost_of_finals() -> None:
