@@ -316,6 +316,9 @@ class Session:
         threshold = params.vad_threshold
         is_speech = prob >= (max(threshold - 0.15, 0.05) if self.talking else threshold)
         if is_speech and self.talking:
+            if self.silence_run:
+                # Speech went on after a pause too short to end it: a speculation made in it is stale.
+                self._drop_speculation()
             self.last_speech_end = end
             self.silence_run = 0
         elif is_speech:
