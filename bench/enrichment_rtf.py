@@ -28,11 +28,11 @@ RATE = 16000
 def main() -> None:
     from faster_whisper import decode_audio
 
+    from bench.speech import transcribe
     from shared import model_registry
     from shared.entities import ENTITY_TYPES
     from shared.pii.detect import Detector, to_entities
     from shared.settings import get_settings
-    from shared.transcript import Segment, Transcript, Word
 
     clips = [decode_audio(str(FIXTURES / name), sampling_rate=RATE) for name in SOURCES]
     pieces: list[np.ndarray] = []
@@ -44,30 +44,8 @@ def main() -> None:
     settings = get_settings()
     model = model_registry.load_whisper(model_registry.resolve(None, settings), settings)
     began = time.perf_counter()
-    raw, _info = model.transcribe(
-        audio, language="en", beam_size=settings.whisper_beam_size, word_timestamps=True, vad_filter=False,
-        condition_on_previous_text=False,
-    )  # fmt: skip
-    segments = [
-        Segment(
-            id=s.id,
-            start=s.start,
-            end=s.end,
-            text=s.text.strip(),
-            words=[Word(text=w.word.strip(), start=w.start, end=w.end) for w in s.words or []],
-        )  # fmt: skip
-        for s in raw
-    ]
+    transcript = transcribe(model, audio, settings.whisper_beam_size)
     transcribe_s = time.perf_counter() - began
-    transcript = Transcript(
-        text=" ".join(s.text for s in segments if s.text),
-        language="en",
-        language_probability=None,
-        duration=duration,
-        segments=segments,
-        words=sorted((w for s in segments for w in s.words), key=lambda w: (w.start, w.end)),
-        model="tiny.en",
-    )
 
     detector = Detector()
     detector.load()

@@ -169,12 +169,12 @@ def main() -> None:
         )
     from faster_whisper import decode_audio
 
+    from bench.speech import transcribe
     from engines.llm_cleanup.align import tokens
     from engines.llm_cleanup.engine import LlmCleanupEngine
     from shared import model_registry
     from shared.contracts import RefineConfig
     from shared.settings import get_settings
-    from shared.transcript import Segment, Transcript, Word
 
     settings = get_settings()
     entry = model_registry.resolve(None, settings)
@@ -190,30 +190,8 @@ def main() -> None:
             audio = decode_audio(str(FIXTURES / f"{name}.wav"), sampling_rate=16000)
             duration = len(audio) / 16000
             began = time.perf_counter()
-            raw, _info = model.transcribe(
-                audio, language="en", beam_size=settings.whisper_beam_size, word_timestamps=True, vad_filter=False,
-                condition_on_previous_text=False,
-            )  # fmt: skip
-            segments = [
-                Segment(
-                    id=s.id,
-                    start=s.start,
-                    end=s.end,
-                    text=s.text.strip(),
-                    words=[Word(text=w.word.strip(), start=w.start, end=w.end, probability=w.probability) for w in s.words or []],
-                )  # fmt: skip
-                for s in raw
-            ]
+            transcript = transcribe(model, audio, settings.whisper_beam_size)
             transcribe_s = time.perf_counter() - began
-            transcript = Transcript(
-                text=" ".join(s.text for s in segments if s.text),
-                language="en",
-                language_probability=None,
-                duration=duration,
-                segments=segments,
-                words=[w for s in segments for w in s.words],
-                model="tiny.en",
-            )
             reference = tokens((FIXTURES / f"{name}.txt").read_text())
             print(f"{name}: {duration:.1f} s of audio transcribed in {transcribe_s:.2f} s", file=sys.stderr, flush=True)
             for variant, given in (("as transcribed", transcript), ("lower, no punct", _stripped(transcript))):

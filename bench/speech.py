@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from shared.transcript import Segment, Transcript, Word
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 
@@ -55,3 +58,30 @@ def big_wav(path: Path, size_bytes: int, rate: int = 48_000, channels: int = 2) 
             dst.writeframes(rng.integers(-300, 300, size=n * channels, dtype="<i2").tobytes())
             written += n
     return path
+
+
+def transcribe(model: Any, audio: np.ndarray, beam_size: int) -> Transcript:
+    """16 kHz mono `audio` through a faster-whisper model as the transcribe engine runs it
+    (English, word timestamps, no VAD, no conditioning on previous text)."""
+    raw, _info = model.transcribe(
+        audio, language="en", beam_size=beam_size, word_timestamps=True, vad_filter=False, condition_on_previous_text=False
+    )
+    segments = [
+        Segment(
+            id=s.id,
+            start=s.start,
+            end=s.end,
+            text=s.text.strip(),
+            words=[Word(text=w.word.strip(), start=w.start, end=w.end, probability=w.probability) for w in s.words or []],
+        )
+        for s in raw
+    ]
+    return Transcript(
+        text=" ".join(s.text for s in segments if s.text),
+        language="en",
+        language_probability=None,
+        duration=len(audio) / 16000,
+        segments=segments,
+        words=[w for s in segments for w in s.words],
+        model="tiny.en",
+    )
