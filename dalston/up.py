@@ -17,6 +17,7 @@ import httpx
 from dalston.console_build import CONSOLE_DIR, build_console
 from dalston.embedded import EmbeddedPostgres, EmbeddedRedis, lock_data_dir
 from dalston.fleet import NAME_WIDTH, Fleet, configured_engines, default_services, not_installed
+from dalston.watchdog import Server, Watchdog
 from shared import catalogue
 from shared.settings import Settings, get_settings
 
@@ -28,11 +29,13 @@ def say(message: str) -> None:
 
 
 @contextlib.contextmanager
-def infrastructure(settings: Settings, *, redis: bool = True) -> Iterator[dict[str, str]]:
+def infrastructure(settings: Settings, *, redis: bool = True, watch: bool = False) -> Iterator[dict[str, str]]:
     """Start embedded PostgreSQL/Redis for whichever URL is unset; yield the resolved DALSTON_* env.
-    Embedded servers are stopped when the block exits."""
+    With `watch`, a dead embedded server is restarted (dalston.watchdog). Embedded servers
+    are stopped when the block exits."""
     data_dir = settings.data_dir.resolve()
     env = {"DALSTON_DATA_DIR": str(data_dir)}
+    embedded: list[Server] = []
     with contextlib.ExitStack() as stack:
         if not settings.database_url or (redis and not settings.redis_url):
             stack.enter_context(lock_data_dir(data_dir))
@@ -43,6 +46,7 @@ def infrastructure(settings: Settings, *, redis: bool = True) -> Iterator[dict[s
             stack.callback(postgres.stop)
             stack.callback(say, "stopping embedded PostgreSQL")
             env["DALSTON_DATABASE_URL"] = postgres.start()
+            embedded.append(postgres)
             say(f"embedded PostgreSQL: {postgres.pgdata}")
         if redis:
             if settings.redis_url:
@@ -52,7 +56,12 @@ def infrastructure(settings: Settings, *, redis: bool = True) -> Iterator[dict[s
                 stack.callback(server.stop)
                 stack.callback(say, "stopping embedded Redis")
                 env["DALSTON_REDIS_URL"] = server.start()
+                embedded.append(server)
                 say(f"embedded Redis: {server.url} (data in {server.dir})")
+        if watch and embedded:
+            watchdog = Watchdog(embedded, say)
+            watchdog.start()
+            stack.callback(watchdog.stop)  # first on exit: stopping the servers is no crash
         yield env
 
 
@@ -122,7 +131,7 @@ def up_command(settings: Settings) -> int:
         if stop.is_set():
             return 0
 
-    with infrastructure(settings) as env:
+    with infrastructure(settings, watch=True) as env:
         key_hint = migrate_and_seed(settings, env)
         if stop.is_set():
             return 0

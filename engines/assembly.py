@@ -14,7 +14,7 @@ from engines.merge.speakers import assign_speakers, speaker_order
 from shared.catalogue import ENGINES, Stage
 from shared.contracts import AlignOutput, DiarizeOutput, IntegratedOutput, PrepareOutput, TaskMessage, TranscribeOutput
 from shared.storage import ObjectStore
-from shared.transcript import Segment, StageInfo, Transcript
+from shared.transcript import Segment, SpeakerMatch, StageInfo, Transcript
 
 # Task names of integrated engines (whisperx-full's `whisperx`): one output holds several stages.
 INTEGRATED_TASKS = frozenset(e.integrated_task for e in ENGINES.values() if e.integrated_task)
@@ -72,8 +72,10 @@ def assemble(
     # Per channel: the first channel that has speech speaks for the language.
     source = next((t for t in transcribed if any(s.text for s in t.segments)), transcribed[0])
     speakers = [f"channel_{t.channel}" for t in transcribed if t.channel is not None]
+    known: dict[str, SpeakerMatch] = {}
     if diarized is not None:
         speakers = speaker_order(diarized.turns)
+        known = {s: m for s, m in diarized.matches.items() if s in speakers}
 
     return Transcript(
         text=" ".join(s.text.strip() for s in segments if s.text.strip()),
@@ -83,6 +85,9 @@ def assemble(
         segments=segments,
         words=words,
         speakers=speakers,
+        # Enrolled voices the diarizer recognised name their speakers (readers apply the names).
+        speaker_names={s: m.name for s, m in known.items()},
+        known_speakers=known,
         channels=prepare.channels,
         model=transcribed[0].model,
         stages=[

@@ -3,8 +3,11 @@
 One process = one engine, its model loaded once, one task at a time. Work comes from the
 engine's stream through a consumer group; a message is acked only after its outcome
 (task.completed / task.failed) is on the events stream, so a crash mid-task leaves the
-message pending and another instance reclaims it once it has been idle for
-`engine_claim_idle_ms`. While a task runs, a heartbeat keeps resetting its idle time.
+message pending. Each process keeps a liveness key (shared.streams.Liveness, TTL
+`consumer_liveness_ttl_s`); any instance, a restarted one included, claims the pending
+tasks of a consumer whose key has expired within seconds of its death. As a fallback a
+message idle for `engine_claim_idle_ms` is reclaimed too; while a task runs, a heartbeat
+keeps resetting its idle time, so a slow live engine keeps its task.
 Separately, the process records itself (instance, current task, outcomes) for the console
 in shared/engine_heartbeat.py, and removes that record when it stops.
 """
@@ -19,6 +22,7 @@ import signal
 import socket
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +32,31 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from engines.base import Engine, EngineError, create
-from shared import engine_heartbeat, keys, streams
+from shared import engine_heartbeat, keys, scratch, streams
 from shared.contracts import Event, TaskMessage
 from shared.logs import configure
 from shared.settings import Settings, get_settings
-from shared.storage import ObjectStore, get_store
+from shared.storage import ObjectNotFound, ObjectStore, get_store
 
 log = structlog.get_logger()
+
+# How often an engine looks for dead consumers' tasks (one cheap XINFO CONSUMERS).
+DEAD_CHECK_INTERVAL_S = 1.0
+
+
+def workdir_kind(engine_id: str) -> str:
+    """The shared.scratch kind of this engine's per-task work directories."""
+    return f"engine-{engine_id}"
+
+
+def missing_input(task: TaskMessage, key: str) -> str:
+    """The task's error when object `key` it reads is not in storage."""
+    if key == task.audio_key:
+        return "the uploaded audio is missing from storage"
+    stage = next((name for name, input_key in task.inputs.items() if input_key == key), None)
+    if stage is not None:
+        return f"the output of the {stage} stage is missing from storage ({key})"
+    return f"an object this task reads is missing from storage ({key})"
 
 
 class Runner:
@@ -46,12 +68,18 @@ class Runner:
         self.stream = keys.engine_stream(engine.engine_id)
         self.consumer = f"{engine.engine_id}-{socket.gethostname()}-{os.getpid()}"
         self.stopping = asyncio.Event()
+        self.liveness = streams.Liveness(r, keys.ENGINE_GROUP, self.consumer, settings.consumer_liveness_ttl_s)
+        self._next_dead_check = 0.0
+        self._own_pending = True  # a restart under the same name finds its held tasks first
         interval_s, ttl_s = engine_heartbeat.timing(settings.engine_claim_idle_ms)
         # The console's view of this process (shared/engine_heartbeat.py), not the stream's.
         self.presence = engine_heartbeat.Heartbeat(r, engine.engine_id, self.consumer, interval_s=interval_s, ttl_s=ttl_s)
 
     async def run(self) -> None:
         await streams.ensure_group(self.r, self.stream, keys.ENGINE_GROUP)
+        # Alive before the first read, so no peer ever takes this consumer for a dead one.
+        await self.liveness.beat()
+        alive = asyncio.create_task(self.liveness.run())
         presence = asyncio.create_task(self.presence.run())
         log.info("engine_ready", stream=self.stream, consumer=self.consumer)
         try:
@@ -60,19 +88,34 @@ class Runner:
                     for msg in await self._next():
                         await self.handle(msg)
                 except RedisError as exc:
-                    # Unacked work stays pending and is reclaimed later; wait for Redis to return.
+                    # Unacked work stays pending: read it again once Redis answers.
                     log.warning("redis_unavailable", error=str(exc))
+                    self._own_pending = True
                     await asyncio.sleep(1)
         finally:
-            presence.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await presence
+            for task in (presence, alive):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             with contextlib.suppress(RedisError):
                 await self.presence.remove()
+                await self.liveness.remove()
         log.info("engine_stopped")
 
     async def _next(self) -> list[streams.Message]:
-        # Dead consumers' work first, so a crash delays a task by claim_idle_ms at most.
+        if self._own_pending:
+            held = await streams.read_group(self.r, self.stream, keys.ENGINE_GROUP, self.consumer, own=True)
+            self._own_pending = bool(held)
+            if held:
+                log.info("held_task_resumed", message_id=held[0].id)
+                return held
+        # Dead consumers' work first: a crash delays a task by about one liveness TTL.
+        if time.monotonic() >= self._next_dead_check:
+            self._next_dead_check = time.monotonic() + DEAD_CHECK_INTERVAL_S
+            dead = await streams.claim_dead(self.r, self.stream, keys.ENGINE_GROUP, self.consumer, count=1)
+            if dead:
+                return dead
+        # Fallback: a message idle this long is stalled whatever its consumer's key says.
         claimed = await streams.claim_idle(
             self.r, self.stream, keys.ENGINE_GROUP, self.consumer, min_idle_ms=self.settings.engine_claim_idle_ms, count=1
         )
@@ -132,11 +175,16 @@ class Runner:
         await self.presence.task_started(task.task_id)
         heartbeat = asyncio.create_task(self._heartbeat(msg))
         try:
-            with tempfile.TemporaryDirectory(prefix=f"dalston-{self.engine.engine_id}-") as workdir:
+            with tempfile.TemporaryDirectory(prefix=scratch.prefix(workdir_kind(self.engine.engine_id))) as workdir:
                 output_key = await asyncio.to_thread(self.engine.process, task, self.store, Path(workdir))
         except EngineError as exc:
             log.warning("task_failed", error=exc.message, retryable=exc.retryable)
             event = self._event(task, "task.failed", error=exc.message, retryable=exc.retryable, started_at=started_at)
+        except ObjectNotFound as exc:
+            # Another attempt would find it missing too: fail now, saying what is gone.
+            error = missing_input(task, str(exc.args[0]) if exc.args else "")
+            log.warning("task_failed", error=error, retryable=False)
+            event = self._event(task, "task.failed", error=error, retryable=False, started_at=started_at)
         except Exception as exc:
             log.exception("task_crashed")
             event = self._event(task, "task.failed", error=f"{type(exc).__name__}: {exc}", retryable=True, started_at=started_at)
@@ -148,11 +196,41 @@ class Runner:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
         event.finished_at = time.time()
+        if await self._discard_if_fenced(task):
+            await self._until_redis_answers(lambda: self._ack(msg))
+            await self.presence.task_finished()
+            return
         try:
-            await self._publish(event)
-            await self._ack(msg)
+            # The work is done: keep its outcome through a Redis outage rather than redo it.
+            await self._until_redis_answers(lambda: self._publish(event))
+            await self._until_redis_answers(lambda: self._ack(msg))
         finally:
             await self.presence.task_finished()
+
+    async def _discard_if_fenced(self, task: TaskMessage) -> bool:
+        """The job was cancelled or deleted while the task ran: remove what it wrote (all
+        that is left under a deleted job's prefix) instead of reporting it."""
+        try:
+            fence = await self.r.get(keys.job_cancelled(task.job_id))
+        except RedisError:
+            return False  # report as usual; the orchestrator ignores it for a finished job
+        if fence is None:
+            return False
+        prefix = keys.job_prefix(task.job_id) if fence == "deleted" else task.output_prefix
+        removed = await asyncio.to_thread(self.store.delete_prefix, prefix)
+        log.info("task_output_discarded", job_fenced=fence, prefix=prefix, objects=removed)
+        return True
+
+    async def _until_redis_answers(self, call: Callable[[], Awaitable[None]]) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await call()
+                return
+            except RedisError as exc:
+                log.warning("redis_unavailable_retrying", error=str(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _heartbeat(self, msg: streams.Message) -> None:
         interval = self.settings.engine_claim_idle_ms / 3000
@@ -208,6 +286,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args.engine:
         parser.error("--engine or DALSTON_ENGINE is required")
     configure(service=f"engine-{args.engine}")
+    # A SIGKILLed predecessor's work directories (a decoded file can be gigabytes).
+    removed, size = scratch.sweep(workdir_kind(args.engine))
+    if removed:
+        log.info("scratch_swept", entries=removed, bytes=size)
     asyncio.run(serve(args.engine))
 
 

@@ -10,7 +10,19 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from gateway import elevenlabs, errors, exports, job_actions, job_audio, jobs, keys, openai, realtime_sessions, webhooks
+from gateway import (
+    elevenlabs,
+    errors,
+    exports,
+    job_actions,
+    job_audio,
+    jobs,
+    keys,
+    openai,
+    realtime_sessions,
+    speakers,
+    webhooks,
+)
 from gateway.auth import check_routes, public
 from gateway.console import engines as console_engines
 from gateway.console import overview as console_overview
@@ -26,10 +38,20 @@ from gateway.realtime import native as realtime_native
 from gateway.realtime import openai as openai_realtime
 from gateway.realtime import status as realtime_status
 from gateway.services import Services
+from shared import scratch
 from shared.logs import configure
 from shared.settings import Settings, get_settings
 
 log = structlog.get_logger("gateway")
+
+
+def sweep_scratch() -> None:
+    """Remove what a killed gateway left in the temp dir: uploads it was receiving, audio
+    it was serving, recordings it was assembling, media it was fetching."""
+    for kind in scratch.GATEWAY_KINDS:
+        removed, size = scratch.sweep(kind)
+        if removed:
+            log.info("scratch_swept", kind=kind, entries=removed, bytes=size)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -42,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = Services.build(settings)
         app.state.services = services
         log.info("gateway_started", storage=settings.storage_backend)
+        sweep_scratch()
         try:
             yield
         finally:
@@ -60,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(enrichment_router)
     app.include_router(job_actions.router)
     app.include_router(job_audio.router)
+    app.include_router(speakers.router)
     app.include_router(openai.router)
     app.include_router(elevenlabs.router)
     app.include_router(webhooks.router)

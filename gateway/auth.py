@@ -39,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
+import structlog
 from fastapi import Depends, FastAPI, Query, Request, WebSocket
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, APIWebSocketRoute
@@ -60,11 +61,13 @@ except ImportError:  # pragma: no cover - older FastAPI
 from gateway import audit, ratelimit
 from gateway.console import session_store
 from gateway.console.session_store import COOKIE_NAME, CSRF_HEADER, SessionRecord
-from gateway.errors import ApiError
+from gateway.errors import ApiError, outage_error
 from gateway.services import Services, ServicesDep
 from shared import keys
 from shared.bootstrap import hash_key
 from shared.db import ApiKey
+
+log = structlog.get_logger("gateway.auth")
 
 ADMIN_SCOPE = "admin"
 SCOPES = ("jobs:read", "jobs:write", "realtime", "webhooks", ADMIN_SCOPE)
@@ -418,6 +421,13 @@ def require_websocket_scope(scope: str, *, token_type: str) -> Callable[..., Awa
                     exc.code, MISSING_KEY_MESSAGE + ", or (browsers) the 'api_key' or single-use 'token' query parameter"
                 )
             return WebSocketAuth(error=exc)
+        except Exception as exc:
+            # PostgreSQL or Redis down: the edge refuses with 1013 ("try again later").
+            outage = outage_error(exc)
+            if outage is None:
+                raise
+            log.warning("dependency_unavailable", path=websocket.url.path, error=f"{type(exc).__name__}: {exc}")
+            return WebSocketAuth(error=outage)
 
     return _declare(dependency, access)
 

@@ -2,7 +2,9 @@
 
 Route code raises `ApiError`; the handlers here turn it, FastAPI's validation errors and
 Starlette's HTTP exceptions into that shape. Unhandled exceptions are turned into a 500
-of the same shape by `gateway.middleware.RequestContextMiddleware`.
+of the same shape by `gateway.middleware.RequestContextMiddleware`, except a dependency
+outage (shared.outages), which is a 503 `service_unavailable` with `Retry-After`
+(`outage_error`), rendered in the shape of the API the path belongs to.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.outages import unavailable
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -24,6 +28,11 @@ _HTTP_CODES = {
     429: "rate_limited",
 }
 
+SERVICE_UNAVAILABLE = "service_unavailable"
+# PostgreSQL and Redis restart in seconds (`dalston up` restarts its embedded ones at once);
+# a client that waits this long usually finds them back.
+OUTAGE_RETRY_AFTER_S = 5
+
 
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
@@ -32,6 +41,20 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.headers = headers
+
+
+def outage_error(exc: BaseException) -> ApiError | None:
+    """The 503 for an exception that says PostgreSQL, Redis or object storage is unreachable;
+    None for any other exception (a bug stays a 500)."""
+    dependency = unavailable(exc)
+    if dependency is None:
+        return None
+    return ApiError(
+        503,
+        SERVICE_UNAVAILABLE,
+        f"{dependency.value} is unavailable right now; retry in a few seconds",
+        headers={"Retry-After": str(OUTAGE_RETRY_AFTER_S)},
+    )
 
 
 def error_body(code: str, message: str) -> dict:

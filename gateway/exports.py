@@ -22,17 +22,8 @@ from gateway.schemas import ErrorResponse
 from gateway.services import ServicesDep
 from gateway.stored_jobs import load_job, load_transcript
 from shared.db import JobStatus
-from shared.formats import documents, text
+from shared.formats import EXPORT_FORMATS, documents, text
 from shared.formats.redaction import redact
-
-EXPORT_FORMATS = {
-    "srt": "application/x-subrip",
-    "vtt": "text/vtt; charset=utf-8",
-    "txt": "text/plain; charset=utf-8",
-    "json": "application/json",
-    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "pdf": "application/pdf",
-}
 
 router = APIRouter(
     prefix="/v1/audio/transcriptions",

@@ -30,6 +30,7 @@ from gateway.errors import ApiError
 from gateway.services import Services
 from gateway.submission import submit_job, validate_options
 from gateway.uploads import Upload
+from shared import scratch
 from shared.contracts import JobOptions
 from shared.realtime import recording
 from shared.settings import Settings
@@ -140,7 +141,7 @@ async def submit_enhancement(
     manifest = await asyncio.to_thread(recording.read_manifest, store, str(session_id))
     if manifest is None or manifest.bytes == 0:
         raise EnhancementRefused("the session recorded no audio: there is nothing to enhance")
-    with tempfile.TemporaryDirectory(prefix="dalston-session-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=scratch.prefix(scratch.SESSION)) as tmp:
         path = Path(tmp) / f"session-{session_id}.wav"
         size = await asyncio.to_thread(recording.write_wav, store, str(session_id), manifest, path)
         upload = Upload(path=path, filename=path.name, content_type="audio/wav", size=size)

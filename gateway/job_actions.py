@@ -23,7 +23,7 @@ import structlog
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from gateway import audit, ratelimit
+from gateway import audit, known_speakers, ratelimit
 from gateway.auth import Principal, require_scope
 from gateway.errors import ApiError
 from gateway.job_audio import audio_gone
@@ -99,8 +99,10 @@ async def rename_speakers(
                     names.pop(speaker, None)
                 else:
                     names[speaker] = name
-            # Each label must still tell one speaker from another (and map back to one id).
-            labels = [names.get(s, s) for s in ids]
+            # Each label must still tell one speaker from another (and map back to one id),
+            # with the pipeline's names (enrolled voices, the LLM's) under the user's.
+            shown = {**transcript.speaker_names, **names}
+            labels = [shown.get(s, s) for s in ids]
             taken = sorted({label for label in labels if labels.count(label) > 1})
             if taken:
                 raise ApiError(
@@ -137,6 +139,11 @@ async def rerun_job(job_id: str, request: Request, principal: Writer, services: 
 
     # The new run's speakers are its own: the source's names stay behind.
     parameters = JobParameters.model_validate({k: v for k, v in (source.parameters or {}).items() if k != "speaker_names"})
+    if parameters.diarize.known_speakers:
+        # A new job: the library as it is now (deleted voices are not used again).
+        parameters.diarize = parameters.diarize.model_copy(
+            update={"known_speakers": await known_speakers.current(services, principal, parameters.diarize.known_speakers)}
+        )
     options = JobOptions(
         model=source.model,
         language=source.language,

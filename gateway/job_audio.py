@@ -24,7 +24,7 @@ from gateway.errors import ApiError
 from gateway.schemas import ErrorResponse
 from gateway.services import Services, ServicesDep
 from gateway.stored_jobs import load_job
-from shared import keys
+from shared import keys, scratch
 from shared.db import Job, JobStatus
 from shared.storage import FileStore, ObjectNotFound
 
@@ -75,7 +75,7 @@ async def _local_copy(services: Services, key: str, missing: ApiError) -> tuple[
             return store.local_path(key), None
         except ObjectNotFound:
             raise missing from None
-    fd, name = tempfile.mkstemp(prefix="dalston-audio-", suffix=PurePosixPath(key).suffix)
+    fd, name = tempfile.mkstemp(prefix=scratch.prefix(scratch.AUDIO), suffix=PurePosixPath(key).suffix)
     os.close(fd)
     path = Path(name)
     try:
@@ -89,7 +89,7 @@ async def _local_copy(services: Services, key: str, missing: ApiError) -> tuple[
     return path, BackgroundTask(path.unlink, missing_ok=True)
 
 
-async def _serve(services: Services, key: str, filename: str, missing: ApiError) -> FileResponse:
+async def serve_audio(services: Services, key: str, filename: str, missing: ApiError) -> FileResponse:
     """One stored audio object as an inline file response (Range requests answer 206)."""
     path, cleanup = await _local_copy(services, key, missing)
     return FileResponse(
@@ -111,7 +111,7 @@ async def get_job_audio(job_id: str, principal: Reader, services: ServicesDep) -
     async with services.sessionmaker() as db:
         job = await load_job(db, principal, job_id)
     filename = job.audio_filename or PurePosixPath(job.audio_key).name
-    return await _serve(services, job.audio_key, filename, ApiError(404, "audio_not_found", audio_gone(job)))
+    return await serve_audio(services, job.audio_key, filename, ApiError(404, "audio_not_found", audio_gone(job)))
 
 
 @router.get("/{job_id}/audio/redacted", response_class=FileResponse, responses={**_FILE_RESPONSES, 409: {"model": ErrorResponse}})
@@ -130,4 +130,4 @@ async def get_job_redacted_audio(job_id: str, principal: Reader, services: Servi
     missing = ApiError(
         404, "audio_not_found", f"the redacted audio of job {job.id} is no longer stored (deleted or past retention)"
     )
-    return await _serve(services, keys.job_redacted_audio(job.id), f"{stem}.redacted.wav", missing)
+    return await serve_audio(services, keys.job_redacted_audio(job.id), f"{stem}.redacted.wav", missing)

@@ -8,22 +8,23 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, Query, Request, Response
+from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway import enrichment, forms, openai
+from gateway import enrichment, forms, known_speakers, openai
 from gateway.auth import Principal, require_scope
 from gateway.errors import ApiError
 from gateway.job_filters import JobFilters, job_filters
 from gateway.pagination import newest_first
 from gateway.schemas import AudioInfo, ErrorResponse, JobDetail, JobList, JobSummary, Stage
 from gateway.services import Services, ServicesDep
-from gateway.stored_jobs import delete_job, load_job, load_transcript
+from gateway.stored_jobs import JOB_FENCE_TTL_S, delete_job, fence_job, load_job, load_transcript
 from gateway.submission import PIPELINES, submit_job, validate_options
 from gateway.uploads import multipart_openapi, receive_upload
 from shared import catalogue, keys, streams
 from shared.catalogue import SpeakerDetection
-from shared.contracts import Event
+from shared.contracts import Event, JobPurpose
 from shared.db import Job, JobStatus, Task, TaskStatus
 from shared.formats.redaction import redact
 from shared.transcript import Transcript
@@ -31,7 +32,11 @@ from shared.webhooks import enqueue_deliveries
 
 log = structlog.get_logger("gateway.jobs")
 
-CANCEL_KEY_TTL_SECONDS = 24 * 3600
+CANCEL_KEY_TTL_SECONDS = JOB_FENCE_TTL_S  # gateway.enrollment sets the fence key itself
+TRANSCRIPT_MISSING = (
+    "transcript_missing: the job completed but its transcript is missing from storage (deleted outside Dalston "
+    "or lost); re-run the job (POST /v1/audio/transcriptions/{id}/rerun) while its audio is stored"
+)
 _ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413)}
 
 router = APIRouter(prefix="/v1/audio/transcriptions", tags=["batch"], responses=_ERRORS)
@@ -110,7 +115,9 @@ def job_detail(job: Job, tasks: list[Task], transcript: Transcript | None) -> Jo
         progress=progress,
         stages=[_stage(t) for t in dag_order(tasks)],
         transcript=transcript,
-        speaker_names=parameters.speaker_names if transcript is not None else {},
+        # Every name the served labels carry (the pipeline's, under the user's), so a label
+        # maps back to its id (the console renames by id).
+        speaker_names={**transcript.speaker_names, **parameters.speaker_names} if transcript is not None else {},
         entities=transcript.entities if transcript is not None else None,
         summary=transcript.summary if transcript is not None else None,
         redacted_text=redact(transcript, style).text if transcript is not None and style is not None else None,
@@ -119,7 +126,12 @@ def job_detail(job: Job, tasks: list[Task], transcript: Transcript | None) -> Jo
 
 async def load_detail(services: Services, db: AsyncSession, job: Job) -> JobDetail:
     tasks = list(await db.scalars(select(Task).where(Task.job_id == job.id)))
-    return job_detail(job, tasks, await load_transcript(services, job))
+    transcript = await load_transcript(services, job)
+    detail = job_detail(job, tasks, transcript)
+    if transcript is None and job.status == JobStatus.completed.value:
+        # A completed job always stored one: say it is gone rather than show a bare null.
+        detail.warnings = [*detail.warnings, TRANSCRIPT_MISSING]
+    return detail
 
 
 # --- cursor -------------------------------------------------------------------------
@@ -144,6 +156,12 @@ async def load_detail(services: Services, db: AsyncSession, job: Job) -> JobDeta
             "max_speakers": {"type": "integer", "minimum": 1, "maximum": 32},
             "diarization_threshold": {"type": "number", "minimum": 0.1, "maximum": 0.4},
             "diarizer": {"type": "string", "enum": list(catalogue.engines_for(catalogue.Stage.DIARIZE, selectable=True))},
+            "known_speakers": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "enrolled speaker ids (GET /v1/speakers) or 'all', repeated or comma-separated;"
+                " needs speaker_detection=diarize",
+            },
             "align": {"type": "boolean", "description": "refine word timestamps by forced alignment"},
             "pipeline": {"type": "string", "enum": list(PIPELINES)},
             "pii_detection": {"type": "boolean", "description": "find entities (names, numbers, ...) in the transcript"},
@@ -199,6 +217,9 @@ async def create_transcription(
             diarization_threshold=diarization_threshold,
             align=align,
         )
+        asked = known_speakers.requested(upload.fields)
+        if asked is not None:
+            await known_speakers.attach(services, principal, options, asked)
         enrich = enrichment.parse(upload.fields)
         if enrich is not None:
             enrichment.check_available(services.settings, enrich)
@@ -216,7 +237,7 @@ async def list_transcriptions(
     cursor: Annotated[str | None, Query(description="next_cursor from the previous page")] = None,
 ) -> JobList:
     """The caller's jobs, newest first, narrowed by any of the filters (ANDed)."""
-    query = filters.apply(select(Job).where(Job.tenant_id == principal.tenant_id))
+    query = filters.apply(select(Job).where(Job.tenant_id == principal.tenant_id, Job.purpose == JobPurpose.TRANSCRIPTION.value))
     async with services.sessionmaker() as db:
         jobs, next_cursor = await newest_first(db, query, Job.created_at, Job.id, cursor=cursor, limit=limit)
     return JobList(jobs=[job_summary(j) for j in jobs], next_cursor=next_cursor, has_more=next_cursor is not None)
@@ -259,11 +280,16 @@ async def cancel_transcription(
 
         if newly_cancelled:
             key = str(job.id)
-            # Engines check this key before and during work; the event tells the orchestrator;
-            # the notification wakes synchronous waiters.
-            await services.redis.set(keys.job_cancelled(key), "1", ex=CANCEL_KEY_TTL_SECONDS)
-            await streams.publish(services.redis, keys.EVENTS_STREAM, Event(type="job.cancelled", job_id=key).model_dump())
-            await services.redis.publish(keys.job_done_channel(key), json.dumps({"job_id": key, "status": job.status}))
+            # The fence stops engines (gateway.stored_jobs.fence_job); the event tells the
+            # orchestrator; the notification wakes synchronous waiters.
+            await fence_job(services, job.id, "cancelled")
+            try:
+                await streams.publish(services.redis, keys.EVENTS_STREAM, Event(type="job.cancelled", job_id=key).model_dump())
+                await services.redis.publish(keys.job_done_channel(key), json.dumps({"job_id": key, "status": job.status}))
+            except RedisError as exc:
+                # The cancellation is committed in PostgreSQL: the orchestrator advances nothing
+                # of a cancelled job, and the reconciler enqueues none of its tasks.
+                log.warning("job_cancel_not_announced", job_id=key, error=f"{type(exc).__name__}: {exc}")
             log.info("job_cancelled", job_id=key)
         return await load_detail(services, db, job)
 

@@ -27,13 +27,13 @@ _ELEVENLABS_PREFIXES = ("/v1/speech-to-text", "/v1/single-use-token")
 _OPENAI_PREFIXES = ("/v1/audio/translations", "/v1/models")
 
 
-def error_for_path(path: str, status: int, code: str, message: str) -> Response:
+def error_for_path(path: str, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
     """An error in the shape of the API that serves `path`."""
     if path.startswith(_ELEVENLABS_PREFIXES):
-        return elevenlabs_errors.error(status, code, message)
+        return elevenlabs_errors.error(status, code, message, headers)
     if path.startswith(_OPENAI_PREFIXES):
-        return openai.error_response(status, message, code=code)
-    return errors.error_response(status, code, message)
+        return openai.error_response(status, message, code=code, headers=headers)
+    return errors.error_response(status, code, message, headers)
 
 
 def _is_json(content_type: str) -> bool:

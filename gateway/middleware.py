@@ -1,4 +1,5 @@
-"""Per-request context: request id, access log, metrics, and the last-resort 500."""
+"""Per-request context: request id, access log, metrics, and the last-resort 500 (503 when
+a dependency is down: gateway.errors.outage_error)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import error_response
+from gateway.errors import error_response, outage_error
+from gateway.limits import error_for_path
 from gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = structlog.get_logger("gateway.http")
@@ -62,10 +64,20 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unhandled_error", method=scope.get("method"), path=scope.get("path"))
+        except Exception as exc:
+            outage = outage_error(exc)
+            if outage is not None:
+                # Not a bug: PostgreSQL, Redis or storage is down. One line, no traceback.
+                log.warning("dependency_unavailable", path=scope.get("path"), error=f"{type(exc).__name__}: {exc}")
+            else:
+                log.exception("unhandled_error", method=scope.get("method"), path=scope.get("path"))
             if scope["type"] == "http" and not response_started:
-                response = error_response(500, "internal_error", "internal server error; see logs for request id " + request_id)
+                if outage is not None:
+                    response = error_for_path(scope["path"], outage.status, outage.code, outage.message, outage.headers)
+                else:
+                    response = error_response(
+                        500, "internal_error", "internal server error; see logs for request id " + request_id
+                    )
                 await response(scope, receive, send_with_id)
             else:
                 raise

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 
 from gateway.auth import Principal, require_scope
-from gateway.errors import ApiError
+from gateway.errors import ApiError, outage_error
 from gateway.forms import FieldError, Fields, get_bool, get_float, get_json, get_list, get_str
 from gateway.services import Services, ServicesDep
 from gateway.stored_jobs import load_transcript
@@ -267,6 +267,13 @@ async def handle(services: Services, principal: Principal, upload: Upload, task:
         return await _result(services, job.id, request)
     except (OpenAIError, ApiError, FieldError) as exc:
         return convert(exc)
+    except Exception as exc:
+        # This path is the native API's too, whose middleware would answer in its own shape.
+        outage = outage_error(exc)
+        if outage is None:
+            raise
+        log.warning("dependency_unavailable", error=f"{type(exc).__name__}: {exc}")
+        return convert(outage)
 
 
 async def _result(services: Services, job_id, request: OpenAIRequest) -> Response:

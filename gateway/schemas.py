@@ -52,8 +52,9 @@ class JobDetail(JobSummary):
     progress: float  # completed tasks / total tasks
     stages: list[Stage]  # in DAG order
     transcript: Transcript | None  # once completed; speaker labels carry their names
-    # The names given to the pipeline's speaker ids ({"speaker_0": "Margaret"}): the
-    # transcript already shows them; this says which id each name stands for.
+    # The names given to the pipeline's speaker ids ({"speaker_0": "Margaret"}) by the user,
+    # an enrolled voice or the LLM: the transcript already shows them; this says which id
+    # each name stands for.
     speaker_names: dict[str, str] = Field(default_factory=dict)
     # Enrichment, once completed: the detected entities (None: detection not asked), the
     # refine stage's summary, and the transcript text with the entities replaced by

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import structlog
+from redis.exceptions import RedisError
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
@@ -15,20 +16,27 @@ from gateway.auth import Principal
 from gateway.errors import ApiError
 from gateway.services import Services
 from shared import keys
+from shared.contracts import JobPurpose
 from shared.db import Job, JobStatus
 from shared.storage import ObjectNotFound
 from shared.transcript import Transcript, Word
 
 log = structlog.get_logger("gateway.stored_jobs")
 
+# Longer than any task runs: a fenced job's running task sees the key when it finishes.
+JOB_FENCE_TTL_S = 24 * 3600
+
 
 async def load_job(db: AsyncSession, principal: Principal, job_id: str, *, for_update: bool = False) -> Job:
-    """The caller's job, or 404: unknown, malformed and other tenants' ids look the same."""
+    """The caller's job, or 404: unknown, malformed and other tenants' ids look the same, and
+    so do internal jobs (speaker enrollment), which are not the tenant's transcriptions."""
     try:
         parsed = uuid.UUID(job_id)
     except ValueError:
         parsed = None
-    query = select(Job).where(Job.id == parsed, Job.tenant_id == principal.tenant_id)
+    query = select(Job).where(
+        Job.id == parsed, Job.tenant_id == principal.tenant_id, Job.purpose == JobPurpose.TRANSCRIPTION.value
+    )
     job = await db.scalar(query.with_for_update() if for_update else query) if parsed else None
     if job is None:
         raise ApiError(404, "job_not_found", f"no transcription job {job_id!r}")
@@ -81,10 +89,25 @@ def with_speaker_names(transcript: Transcript, names: dict[str, str]) -> Transcr
             "segments": [s.model_copy(update={"speaker": name(s.speaker), "words": words(s.words)}) for s in transcript.segments],
             "audio_events": transcript.audio_events
             and [e.model_copy(update={"speaker": name(e.speaker)}) for e in transcript.audio_events],
-            # Roles follow their speakers under the new labels (the ElevenLabs response reads them).
+            # Roles and library matches follow their speakers under the new labels (the
+            # ElevenLabs response reads them).
             "speaker_roles": {names.get(label, label): role for label, role in transcript.speaker_roles.items()},
+            "known_speakers": {names.get(label, label): match for label, match in transcript.known_speakers.items()},
         }
     )
+
+
+async def fence_job(services: Services, job_id: uuid.UUID, reason: keys.JobFence) -> bool:
+    """Tell engines the job's work is no longer wanted (cancelled or deleted): they skip its
+    queued tasks and discard what a running one produces (engines.runner). False when Redis
+    is down; what a task then writes under a deleted job is removed by the orchestrator's
+    storage sweeper."""
+    try:
+        await services.redis.set(keys.job_cancelled(job_id), reason, ex=JOB_FENCE_TTL_S)
+    except RedisError as exc:
+        log.warning("job_fence_failed", job_id=str(job_id), error=f"{type(exc).__name__}: {exc}")
+        return False
+    return True
 
 
 async def delete_job(services: Services, principal: Principal, job_id: str, conn: HTTPConnection | None = None) -> Job:
@@ -93,6 +116,9 @@ async def delete_job(services: Services, principal: Principal, job_id: str, conn
         job = await load_job(db, principal, job_id)
         if not JobStatus(job.status).terminal:
             raise ApiError(409, "job_not_terminal", f"the job is {job.status}; cancel it before deleting")
+        # A cancelled (or failed) job's task may still be running: fenced before its prefix
+        # goes, so what it writes afterwards is discarded, not left under a deleted job.
+        await fence_job(services, job.id, "deleted")
         # Storage first: if the row delete then fails, a retry finishes the job.
         removed = await asyncio.to_thread(services.store.delete_prefix, keys.job_prefix(job.id))
         await db.execute(delete(Job).where(Job.id == job.id))

@@ -22,7 +22,7 @@ from gateway.uploads import Upload, file_extension
 from shared import catalogue, keys, model_registry, streams
 from shared.audio import AudioError, AudioInfo, probe
 from shared.catalogue import SpeakerDetection, Stage
-from shared.contracts import Event, JobOptions, JobParameters, SpeakerOptions
+from shared.contracts import Event, JobOptions, JobParameters, JobPurpose, SpeakerOptions
 from shared.db import Job, JobStatus
 from shared.settings import Settings
 
@@ -170,7 +170,13 @@ async def probe_upload(upload: Upload, settings: Settings) -> AudioInfo:
 
 
 async def submit_job(
-    services: Services, principal: Principal, upload: Upload, options: JobOptions, *, source_session_id: uuid.UUID | None = None
+    services: Services,
+    principal: Principal,
+    upload: Upload,
+    options: JobOptions,
+    *,
+    source_session_id: uuid.UUID | None = None,
+    purpose: JobPurpose = JobPurpose.TRANSCRIPTION,
 ) -> Job:
     """Store the upload and create a pending job; returns the committed row.
     `source_session_id`: the realtime session whose recording this is (hybrid mode)."""
@@ -197,7 +203,7 @@ async def submit_job(
         channels=info.channels,
         sample_rate=info.sample_rate,
     )
-    job = await record_job(services, principal, job_id, audio, options, source_session_id=source_session_id)
+    job = await record_job(services, principal, job_id, audio, options, source_session_id=source_session_id, purpose=purpose)
     UPLOAD_BYTES.inc(upload.size)
     return job
 
@@ -223,6 +229,7 @@ async def record_job(
     options: JobOptions,
     *,
     source_session_id: uuid.UUID | None = None,
+    purpose: JobPurpose = JobPurpose.TRANSCRIPTION,
 ) -> Job:
     """Create the pending job for audio stored under `job_id`'s prefix and announce it.
     Shared by uploads and re-runs (gateway.job_actions), so both claim a slot the same way."""
@@ -242,6 +249,7 @@ async def record_job(
         audio_channels=audio.channels,
         audio_sample_rate=audio.sample_rate,
         source_session_id=source_session_id,
+        purpose=purpose.value,
     )
     try:
         async with services.sessionmaker() as db:
@@ -258,8 +266,8 @@ async def record_job(
     JOBS_SUBMITTED.labels(options.model).inc()
     try:
         await streams.publish(services.redis, keys.EVENTS_STREAM, Event(type="job.created", job_id=str(job_id)).model_dump())
-    except Exception:
+    except Exception as exc:
         # The row is committed, so the job is not lost: the orchestrator's reconciler finds it.
-        log.warning("job_created_event_failed", job_id=str(job_id), exc_info=True)
+        log.warning("job_created_event_failed", job_id=str(job_id), error=f"{type(exc).__name__}: {exc}")
     log.info("job_submitted", job_id=str(job_id), model=options.model, bytes=audio.bytes, duration=round(audio.duration, 3))
     return job

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from gateway.errors import ApiError
+from shared import scratch
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -181,7 +181,8 @@ async def _parse(request: Request, directory: Path, file_field: str, max_bytes: 
 @asynccontextmanager
 async def receive_upload(request: Request, *, max_bytes: int, file_field: str = "file") -> AsyncIterator[Upload]:
     """Parse a multipart request, streaming `file_field` to a temp file removed on exit."""
-    directory = Path(tempfile.mkdtemp(prefix="dalston-upload-"))
+    # Removed below on every exit path; a killed gateway's are swept at its next start.
+    directory = scratch.make_dir(scratch.UPLOAD)
     try:
         yield await _parse(request, directory, file_field, max_bytes)
     finally:

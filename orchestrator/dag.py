@@ -12,6 +12,8 @@ Shapes by speaker_detection:
 - per_channel: prepare → transcribe_ch{c} for every channel, in parallel → merge
 An integrated engine (whisperx-full) chosen as the transcriber replaces transcribe, align
 and diarize with one task, named by its catalogue entry (`whisperx`), whose output merge reads.
+An enrollment job (a speaker library sample, JobPurpose.ENROLLMENT) is prepare → diarize:
+the diarize output, with the sample's voiceprint, is its result.
 Enrichment follows the transcription tasks, before merge:
 - detect (PII) reads the assembled transcript; required: a job that asked for redaction
   must not complete with its entities silently left in;
@@ -37,6 +39,7 @@ from shared.contracts import (
     EventsConfig,
     IntegratedConfig,
     JobParameters,
+    JobPurpose,
     MergeConfig,
     PrepareConfig,
     RedactConfig,
@@ -69,6 +72,7 @@ class JobSpec:
     parameters: JobParameters = field(default_factory=JobParameters)
     # Configured per-stage engines (DALSTON_STAGE_ENGINES); the job's own choice wins over them.
     stage_engines: dict[Stage, str] = field(default_factory=dict)
+    purpose: JobPurpose = JobPurpose.TRANSCRIPTION
 
 
 def build_dag(spec: JobSpec) -> list[TaskNode]:
@@ -87,6 +91,10 @@ def build_dag(spec: JobSpec) -> list[TaskNode]:
     align_requested = spec.parameters.align
 
     nodes = [TaskNode("prepare", Stage.PREPARE, engines[Stage.PREPARE], PrepareConfig())]
+    if spec.purpose == JobPurpose.ENROLLMENT:
+        nodes.append(TaskNode("diarize", Stage.DIARIZE, engines[Stage.DIARIZE], diarize, ("prepare",)))
+        validate(nodes)
+        return nodes
     if transcriber.integrated:
         if mode == SpeakerDetection.PER_CHANNEL:
             raise DagError(f"{transcriber.id} transcribes one mixed-down track; it cannot run speaker_detection=per_channel")

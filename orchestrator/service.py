@@ -31,14 +31,37 @@ from orchestrator.transitions import Effects, Tasks, utcnow
 from orchestrator.webhooks import WebhookDeliverer
 from shared.contracts import Event
 from shared.db import Job, JobStatus, RealtimeSession, RealtimeSessionStatus, Task, TaskStatus, get_engine, get_sessionmaker
-from shared.keys import DLQ_STREAM, EVENTS_STREAM, ORCHESTRATOR_GROUP, engine_stream, job_done_channel
+from shared.keys import (
+    DLQ_STREAM,
+    EVENTS_STREAM,
+    JOBS_ROOT,
+    ORCHESTRATOR_GROUP,
+    SESSIONS_ROOT,
+    engine_stream,
+    job_done_channel,
+)
 from shared.logs import configure
+from shared.outages import unavailable
 from shared.settings import Settings, get_settings
-from shared.storage import make_store
-from shared.streams import Message, ack, claim_idle, connect, ensure_group, publish, read_group
+from shared.storage import ObjectStore, make_store
+from shared.streams import (
+    Liveness,
+    Message,
+    ack,
+    claim_dead,
+    claim_idle,
+    connect,
+    ensure_group,
+    in_flight,
+    publish,
+    read_group,
+)
 from shared.webhooks import enqueue_deliveries
 
-CLAIM_IDLE_MS = 30_000  # events held this long by another orchestrator: it is presumed dead
+# Events held this long by another orchestrator are taken whatever its liveness key says (a
+# fallback: a dead orchestrator's events are claimed as soon as its key expires).
+CLAIM_IDLE_MS = 30_000
+DEAD_CHECK_INTERVAL_S = 1.0
 PENDING_GRACE_S = 10.0  # how long a job may wait for job.created, or a task for its message id
 
 # Failures of the infrastructure, not of the event: leave the event unacked and retry it later.
@@ -66,6 +89,7 @@ class Orchestrator:
         claim_idle_ms: int = CLAIM_IDLE_MS,
         pending_grace_s: float = PENDING_GRACE_S,
         block_ms: int = 1_000,
+        store: ObjectStore | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.redis = redis
@@ -75,11 +99,19 @@ class Orchestrator:
         self.pending_grace_s = pending_grace_s
         self.block_ms = block_ms
         self._next_claim = 0.0
+        self._next_dead_check = 0.0
+        self._own_pending = True  # held events of a consumer of the same name (a restart)
+        self.store = store  # None: no storage sweeping
+        self._next_sweep = 0.0
+        self.liveness = Liveness(redis, ORCHESTRATOR_GROUP, self.consumer, settings.consumer_liveness_ttl_s)
 
     # --- main loop ------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         await ensure_group(self.redis, EVENTS_STREAM, ORCHESTRATOR_GROUP)
+        # Alive before the first read, so no peer ever takes this consumer for a dead one.
+        await self.liveness.beat()
+        alive = asyncio.create_task(self.liveness.run())
         log.info("orchestrator_started", consumer=self.consumer)
         reconciling = asyncio.create_task(self._reconcile_forever(stop))
         try:
@@ -88,15 +120,31 @@ class Orchestrator:
                     await self.poll()
                 except TRANSIENT_ERRORS as exc:
                     log.warning("infrastructure_unavailable_backing_off", error=repr(exc))
+                    self._own_pending = True  # the deferred event is ours: read it again first
                     await _sleep_unless(stop, 1.0)
         finally:
             reconciling.cancel()
-            await asyncio.gather(reconciling, return_exceptions=True)
+            alive.cancel()
+            await asyncio.gather(reconciling, alive, return_exceptions=True)
+            try:
+                await self.liveness.remove()  # peers take over what is left at once
+            except TRANSIENT_ERRORS:
+                pass
             log.info("orchestrator_stopped", consumer=self.consumer)
 
     async def poll(self) -> int:
         """Handle one batch of events (waiting up to block_ms for some). Returns how many."""
         messages: list[Message] = []
+        if self._own_pending:
+            messages += await read_group(self.redis, EVENTS_STREAM, ORCHESTRATOR_GROUP, self.consumer, count=16, own=True)
+            self._own_pending = bool(messages)
+            if messages:
+                for message in messages:
+                    await self.process(message)
+                return len(messages)
+        if time.monotonic() >= self._next_dead_check:
+            self._next_dead_check = time.monotonic() + DEAD_CHECK_INTERVAL_S
+            messages += await claim_dead(self.redis, EVENTS_STREAM, ORCHESTRATOR_GROUP, self.consumer, count=16)
         if time.monotonic() >= self._next_claim:
             self._next_claim = time.monotonic() + self.claim_idle_ms / 3000
             messages += await claim_idle(
@@ -179,9 +227,20 @@ class Orchestrator:
             queued = await reconciler.queued_tasks(db)
             running = await reconciler.running_tasks(db)
 
-        for job_id in orphans:
-            log.warning("job_created_lost_expanding", job_id=str(job_id))
-            await self.transact(job_id, lambda db, job, tasks: transitions.expand(db, job, tasks, self.settings))
+        if orphans:
+            # A job.created still on the stream (not yet read, or held by a consumer: a dead
+            # one's is claimed within seconds) is late, not lost: leave it to its handler.
+            waiting = {
+                m.data.get("job_id")
+                for m in await in_flight(self.redis, EVENTS_STREAM, ORCHESTRATOR_GROUP)
+                if m.data.get("type") == "job.created"
+            }
+            for job_id in orphans:
+                if str(job_id) in waiting:
+                    log.info("job_created_not_handled_yet", job_id=str(job_id))
+                    continue
+                log.warning("job_created_lost_expanding", job_id=str(job_id))
+                await self.transact(job_id, lambda db, job, tasks: transitions.expand(db, job, tasks, self.settings))
 
         for seen in await reconciler.without_message(self.redis, queued, grace):
             log.warning("task_message_lost_republishing", job_id=str(seen.job_id), task_id=str(seen.id))
@@ -210,12 +269,55 @@ class Orchestrator:
             log.warning("no_engine_for_task", job_id=str(seen.job_id), engine=seen.engine_id)
             await self.transact(seen.job_id, _no_engine(seen, self.settings.engine_unavailable_after_s))
 
+    async def sweep_storage(self) -> int:
+        """Delete the prefixes under jobs/ and sessions/ that no row owns and nothing has been
+        written to for `storage_sweep_grace_s`; returns how many objects went."""
+        if self.store is None:
+            return 0
+        store = self.store
+        cutoff = time.time() - self.settings.storage_sweep_grace_s
+        removed = 0
+        for root, table in ((JOBS_ROOT, Job), (SESSIONS_ROOT, RealtimeSession)):
+            ids: dict[uuid.UUID, str] = {}
+            for name in await asyncio.to_thread(store.list_children, root):
+                try:
+                    ids[uuid.UUID(name)] = name
+                except ValueError:
+                    continue  # not a name we give: not ours to delete
+            if not ids:
+                continue
+            async with self.sessionmaker() as db:
+                owned = set(await db.scalars(select(table.id).where(table.id.in_(list(ids)))))
+            for unowned in ids.keys() - owned:
+                prefix = f"{root}{ids[unowned]}/"
+                newest = await asyncio.to_thread(store.newest_mtime, prefix)
+                if newest is not None and newest > cutoff:
+                    continue  # being written now: a row may be on its way
+                count = await asyncio.to_thread(store.delete_prefix, prefix)
+                removed += count
+                log.warning(
+                    "orphan_objects_deleted",
+                    prefix=prefix,
+                    objects=count,
+                    idle_s=None if newest is None else round(time.time() - newest),
+                )
+        return removed
+
     async def _reconcile_forever(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            if self.store is not None and time.monotonic() >= self._next_sweep:
+                self._next_sweep = time.monotonic() + self.settings.storage_sweep_interval_s
+                try:
+                    await self.sweep_storage()
+                except Exception as exc:
+                    log.warning("storage_sweep_failed", error=f"{type(exc).__name__}: {exc}")
             try:
                 await self.reconcile()
-            except Exception:
-                log.exception("reconciliation_failed")
+            except Exception as exc:
+                if unavailable(exc) is None:
+                    log.exception("reconciliation_failed")
+                else:  # PostgreSQL or Redis is down: the next pass catches up
+                    log.warning("reconciliation_deferred", error=f"{type(exc).__name__}: {exc}")
             await _sleep_unless(stop, self.settings.reconcile_interval_s)
 
 
@@ -274,8 +376,9 @@ async def main() -> None:
     configure("orchestrator")
     settings = get_settings()
     redis = connect(settings.redis_url)
-    orchestrator = Orchestrator(get_sessionmaker(), redis, settings)
-    deliverer = WebhookDeliverer(get_sessionmaker(), make_store(settings), settings)
+    store = make_store(settings)
+    orchestrator = Orchestrator(get_sessionmaker(), redis, settings, store=store)
+    deliverer = WebhookDeliverer(get_sessionmaker(), store, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from orchestrator.dag import DagError, JobSpec, build_dag, ready_nodes
 from shared import keys
 from shared.catalogue import SpeakerDetection
-from shared.contracts import Event, JobParameters, MergeConfig, TaskMessage
+from shared.contracts import Event, JobParameters, JobPurpose, MergeConfig, TaskMessage
 from shared.db import Job, JobStatus, Task, TaskStatus
 from shared.settings import Settings
 
@@ -92,6 +92,7 @@ async def expand(db: AsyncSession, job: Job, tasks: Tasks, settings: Settings) -
             channels=job.audio_channels,
             parameters=JobParameters.model_validate(job.parameters or {}),
             stage_engines=settings.stage_engines,
+            purpose=JobPurpose(job.purpose),
         )
     except ValueError as exc:  # includes pydantic's ValidationError
         return finish(job, tasks, JobStatus.failed, error=f"the job's parameters are invalid: {exc}")

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.contracts import ElevenLabsOptions
 from shared.db import Job, JobStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from shared.formats.elevenlabs import to_response
+from shared.outages import unavailable
 from shared.settings import Settings
 from shared.storage import ObjectNotFound, ObjectStore
 from shared.transcript import Transcript
@@ -104,8 +105,11 @@ class WebhookDeliverer:
         while not stop.is_set():
             try:
                 delivered = await self.deliver_due()
-            except Exception:
-                log.exception("webhook_delivery_pass_failed")
+            except Exception as exc:
+                if unavailable(exc) is None:
+                    log.exception("webhook_delivery_pass_failed")
+                else:  # PostgreSQL is down: retried every poll until it is back
+                    log.warning("webhook_delivery_pass_deferred", error=f"{type(exc).__name__}: {exc}")
                 delivered = 0
             if not delivered:  # after a busy pass, look again at once: more may be due
                 try:

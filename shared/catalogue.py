@@ -67,6 +67,9 @@ class EngineInfo:
     runs_stages: tuple[Stage, ...] = ()
     integrated_task: str | None = None
     selectable: bool = True  # a request may choose it (`diarizer=`, `pipeline=integrated`)
+    # Diarizers: whether the output carries each speaker's voiceprint, which known speakers
+    # (the speaker library) are matched against and enrollment is made from.
+    voiceprints: bool = False
     autostart: bool = False  # `dalston up` starts it without configuration
 
     @property
@@ -121,6 +124,7 @@ ENGINES: dict[str, EngineInfo] = {
             extra="diarize",
             probe_module="resemblyzer",
             autostart=True,
+            voiceprints=True,
         ),
         EngineInfo(
             "pyannote-4.0",

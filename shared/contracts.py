@@ -9,13 +9,14 @@ shared/transcript.py.
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, JsonValue, model_validator
 
 from shared.catalogue import ENGINES, SpeakerDetection, Stage
 from shared.formats.elevenlabs import ResponseOptions
-from shared.transcript import AudioEvent, Emotion, Entity, Segment
+from shared.transcript import AudioEvent, Emotion, Entity, Segment, SpeakerMatch
 
 # --- job parameters ----------------------------------------------------------------------
 
@@ -30,6 +31,15 @@ class TranscribeOptions(BaseModel):
     hotwords: str | None = None
 
 
+class KnownSpeaker(BaseModel):
+    """An enrolled voice the diarizer may recognise (resolved from the tenant's library at submission)."""
+
+    id: str
+    name: str
+    embedding: list[float]  # unit-norm voiceprint
+    encoder: str  # the speaker encoder that made it: voiceprints of different encoders do not compare
+
+
 class SpeakerOptions(BaseModel):
     """What the diarize stage is told about the speakers."""
 
@@ -37,6 +47,8 @@ class SpeakerOptions(BaseModel):
     min_speakers: int | None = None
     max_speakers: int | None = None
     threshold: float | None = None  # ElevenLabs' diarization_threshold
+    # Voices to name the found speakers by (native known_speakers, ElevenLabs use_speaker_library).
+    known_speakers: list[KnownSpeaker] = Field(default_factory=list)
 
 
 class ElevenLabsOptions(BaseModel):
@@ -99,6 +111,15 @@ class JobParameters(BaseModel):
 
     def stored(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_unset=True)
+
+
+class JobPurpose(enum.StrEnum):
+    """Why a job runs (`jobs.purpose`). Enrollment jobs (POST /v1/speakers) are internal:
+    prepare → diarize only, for the sample's voiceprint; no transcript, no webhooks, and
+    never listed or served as the tenant's jobs."""
+
+    TRANSCRIPTION = "transcription"
+    ENROLLMENT = "enrollment"
 
 
 class JobOptions(BaseModel):
@@ -227,13 +248,27 @@ class SpeakerTurn(BaseModel):
     end: float
 
 
+class Voiceprint(BaseModel):
+    """One found speaker's voice: the unit-norm mean of its windows' speaker embeddings."""
+
+    embedding: list[float]
+    encoder: str  # e.g. "resemblyzer": only voiceprints of one encoder compare
+    speech_seconds: float  # the speech it was averaged over
+
+
 class DiarizeOutput(BaseModel):
-    """Who spoke when. Turns are sorted by start and never overlap within one speaker."""
+    """Who spoke when. Turns are sorted by start and never overlap within one speaker.
+
+    `voiceprints` (per speaker id) come from diarizers that compute speaker embeddings
+    (diarize-default); others leave them empty. `matches`: the speakers recognised as one
+    of the config's `known_speakers`."""
 
     turns: list[SpeakerTurn]
     num_speakers: int
     duration: float
     details: dict[str, Any] = Field(default_factory=dict)
+    voiceprints: dict[str, Voiceprint] = Field(default_factory=dict)
+    matches: dict[str, SpeakerMatch] = Field(default_factory=dict)
 
 
 class AlignOutput(BaseModel):

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.contracts import JobParameters
+from shared.contracts import JobParameters, JobPurpose
 from shared.settings import get_settings
 
 
@@ -116,6 +116,10 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # JobPurpose: user jobs are "transcription"; "enrollment" jobs are internal (speaker library).
+    purpose: Mapped[str] = mapped_column(
+        String(16), default=JobPurpose.TRANSCRIPTION.value, server_default=JobPurpose.TRANSCRIPTION.value
+    )
     # Hybrid mode: the realtime session whose recording this job enhances.
     source_session_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("realtime_sessions.id", ondelete="SET NULL", use_alter=True), index=True
@@ -245,6 +249,27 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     response_body: Mapped[str | None] = mapped_column(Text)  # the first bytes, for debugging receivers
+
+
+class Speaker(Base):
+    """An enrolled voice of a tenant's speaker library (POST /v1/speakers): a name and the
+    voiceprint the diarizer made from a sample. The sample itself is kept only when asked."""
+
+    __tablename__ = "speakers"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_speakers_tenant_name"),
+        Index("ix_speakers_tenant_created", "tenant_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=_uuid)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    embedding: Mapped[list[float]] = mapped_column(ARRAY(Float))  # unit norm
+    encoder: Mapped[str] = mapped_column(String(64))  # the speaker encoder that made the embedding
+    sample_seconds: Mapped[float] = mapped_column(Float)  # the sample's duration
+    speech_seconds: Mapped[float] = mapped_column(Float)  # the speech the voiceprint was averaged over
+    audio_key: Mapped[str | None] = mapped_column(Text)  # the sample, when kept (keep_audio=true)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class AuditEvent(Base):

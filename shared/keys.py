@@ -7,17 +7,24 @@ Storage layout:
     sessions/{session_id}/audio/chunk-NNNNN.pcm  realtime recording, 16 kHz mono PCM16
     sessions/{session_id}/audio/manifest.json
     sessions/{session_id}/transcript.json      the finals so far
+    speakers/{speaker_id}/sample{ext}          an enrolled voice's sample, when kept
 
 Redis keys all start with `dalston:`.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 # --- object storage -----------------------------------------------------------------
 
 
+JOBS_ROOT = "jobs/"  # every job's prefix is under it, named by the job id
+SESSIONS_ROOT = "sessions/"  # every realtime session's, named by the session id
+
+
 def job_prefix(job_id: object) -> str:
-    return f"jobs/{job_id}/"
+    return f"{JOBS_ROOT}{job_id}/"
 
 
 def job_audio(job_id: object, extension: str) -> str:
@@ -37,8 +44,17 @@ def task_output(output_prefix: str) -> str:
     return f"{output_prefix}output.json"
 
 
+def speaker_prefix(speaker_id: object) -> str:
+    return f"speakers/{speaker_id}/"
+
+
+def speaker_sample(speaker_id: object, extension: str) -> str:
+    """An enrolled voice's sample (POST /v1/speakers with keep_audio=true), as uploaded."""
+    return f"speakers/{speaker_id}/sample{extension}"
+
+
 def session_prefix(session_id: object) -> str:
-    return f"sessions/{session_id}/"
+    return f"{SESSIONS_ROOT}{session_id}/"
 
 
 def session_chunk(session_id: object, index: int) -> str:
@@ -69,8 +85,18 @@ def job_done_channel(job_id: object) -> str:
     return f"dalston:job-done:{job_id}"
 
 
+# Why a job's work is fenced off (the value of its job_cancelled key; older gateways wrote "1").
+JobFence = Literal["cancelled", "deleted"]
+
+
 def job_cancelled(job_id: object) -> str:
+    """Set when a job is cancelled or deleted: engines skip its tasks and discard late outputs."""
     return f"dalston:job-cancelled:{job_id}"
+
+
+def consumer_alive(group: str, consumer: str) -> str:
+    """A stream consumer's liveness key, refreshed with a short TTL while its process lives."""
+    return f"dalston:consumer:{group}:{consumer}"
 
 
 # --- Redis: batch engine instances (shared/engine_heartbeat.py) ---------------------------

@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     task_timeout_per_audio_s: float = 3.0
     reconcile_interval_s: float = 30.0
     engine_claim_idle_ms: int = 60_000
+    # Every stream consumer (engine, orchestrator) keeps a Redis key with this TTL while its
+    # process lives; a consumer whose key has expired is dead and its pending work is claimed.
+    consumer_liveness_ttl_s: float = 5.0
+    # The orchestrator deletes objects under jobs/{id}/ and sessions/{id}/ that no row owns
+    # (a gateway killed while storing, a task that wrote after its job was deleted), once the
+    # newest of them is this old, on a pass every storage_sweep_interval_s.
+    storage_sweep_interval_s: float = 600.0
+    storage_sweep_grace_s: float = 3600.0
     engine_max_deliveries: int = 3
     engine_block_ms: int = 2_000
     # A task queued this long on a stream no live engine reads fails its job (no silent hang).
@@ -151,8 +159,16 @@ class Settings(BaseSettings):
     pyannote_model: str | None = None
     align_model: str | None = None
     hf_token: str | None = None
-    diarize_threshold: float = 0.36  # default diarizer: cosine distance at which voices merge
+    # default diarizer: a fixed cosine distance at which voices merge; unset, the count is estimated
+    diarize_threshold: float | None = None
     diarize_cpu_threads: int = 0  # 0: all cores
+    # Known speakers (POST /v1/speakers). A found speaker takes an enrolled voice's name when
+    # their voiceprints' cosine similarity reaches this (bench/speaker_similarity.py measures it).
+    speaker_match_threshold: float = Field(0.89, ge=-1, le=1)
+    # Enrolling waits this long for the sample's internal diarize job.
+    speaker_enroll_timeout_s: float = Field(120.0, gt=0)
+    # A sample must hold at least this much of the enrolled voice's speech.
+    speaker_min_speech_s: float = Field(3.0, ge=0)
 
     # Enrichment. The refine stage (llm-cleanup) talks to any OpenAI-compatible
     # chat-completions server (Ollama, vLLM, llama.cpp's server): unset means "not available".

@@ -28,6 +28,8 @@ class ObjectStore(Protocol):
     def exists(self, key: str) -> bool: ...
     def copy(self, src_key: str, dest_key: str) -> None: ...
     def delete_prefix(self, prefix: str) -> int: ...
+    def list_children(self, prefix: str) -> list[str]: ...
+    def newest_mtime(self, prefix: str) -> float | None: ...
 
 
 class FileStore:
@@ -103,6 +105,18 @@ class FileStore:
         shutil.rmtree(base)
         return count
 
+    def list_children(self, prefix: str) -> list[str]:
+        """The names one level under `prefix` ("jobs/" -> job ids) that hold anything."""
+        base = self._path(prefix.rstrip("/"))
+        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
+    def newest_mtime(self, prefix: str) -> float | None:
+        """When the most recent object under `prefix` was written (epoch seconds), None if none.
+        Half-written files (a process killed while storing) count: they are objects-to-be."""
+        base = self._path(prefix.rstrip("/"))
+        times = [p.stat().st_mtime for p in base.rglob("*") if p.is_file()] if base.is_dir() else []
+        return max(times, default=None)
+
 
 class S3Store:
     def __init__(self, settings: Settings) -> None:
@@ -176,6 +190,22 @@ class S3Store:
             if self._missing(exc):
                 raise ObjectNotFound(src_key) from exc
             raise
+
+    def list_children(self, prefix: str) -> list[str]:
+        names: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
+            names += [p["Prefix"][len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])]
+        return sorted(names)
+
+    def newest_mtime(self, prefix: str) -> float | None:
+        newest: float | None = None
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                stamp = obj["LastModified"].timestamp()
+                newest = stamp if newest is None else max(newest, stamp)
+        return newest
 
     def delete_prefix(self, prefix: str) -> int:
         count = 0

@@ -2,19 +2,36 @@
 
 Messages are flat string maps with a single `data` field holding JSON, so every producer
 and consumer shares one encoding.
+
+Liveness: Redis dates a consumer only by its last delivery, so a busy consumer and a dead
+one look alike. Each consumer process therefore keeps its own key (`Liveness`, spelled
+`keys.consumer_alive`) with a short TTL, refreshed by a task of its own whatever the work
+is doing; `claim_dead` takes over the pending messages of consumers whose key has expired,
+within about one TTL of their death, and never those of a slow but live consumer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+import structlog
+from redis.exceptions import RedisError, ResponseError
 
+from shared import keys
 from shared.settings import get_settings
+
+log = structlog.get_logger()
+
+# XCLAIM's min-idle-time when taking a dead consumer's messages: two survivors claiming at
+# once cannot both win (the first claim resets the idle time), and a dead consumer's
+# messages have idled for most of a TTL by the time its key expires.
+DEAD_CLAIM_MIN_IDLE_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -58,13 +75,15 @@ async def ensure_group(r: aioredis.Redis, stream: str, group: str) -> None:
 
 
 async def read_group(
-    r: aioredis.Redis, stream: str, group: str, consumer: str, *, count: int = 1, block_ms: int = 2000
+    r: aioredis.Redis, stream: str, group: str, consumer: str, *, count: int = 1, block_ms: int = 2000, own: bool = False
 ) -> list[Message]:
+    """New messages for `consumer`; with `own`, the ones it already holds (read again after
+    it failed to handle them, e.g. while Redis or PostgreSQL was down)."""
     try:
         # RESP2 with decoded responses: [[stream, [(id, {field: value}), ...]], ...], or nothing on timeout.
         reply = cast(
             "list[list[Any]] | None",
-            await r.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms),
+            await r.xreadgroup(group, consumer, {stream: "0" if own else ">"}, count=count, block=None if own else block_ms),
         )
     except ResponseError as exc:
         if "NOGROUP" not in str(exc):
@@ -91,6 +110,90 @@ async def claim_idle(
         await ensure_group(r, stream, group)
         return []
     return [_decode(stream, msg_id, fields) for msg_id, fields in entries if fields is not None]
+
+
+class Liveness:
+    """One consumer's liveness key: `run()` refreshes it every third of its TTL until
+    cancelled; `remove()` on a clean stop lets survivors take over at once."""
+
+    def __init__(self, r: aioredis.Redis, group: str, consumer: str, ttl_s: float) -> None:
+        self.r = r
+        self.key = keys.consumer_alive(group, consumer)
+        self.ttl_ms = max(100, int(ttl_s * 1000))
+
+    async def beat(self) -> None:
+        await self.r.set(self.key, str(time.time()), px=self.ttl_ms)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.beat()
+            except RedisError as exc:  # the consumer's own loop reports the outage
+                log.debug("liveness_beat_failed", error=str(exc))
+            await asyncio.sleep(self.ttl_ms / 3000)
+
+    async def remove(self) -> None:
+        await self.r.delete(self.key)
+
+
+async def claim_dead(r: aioredis.Redis, stream: str, group: str, consumer: str, *, count: int = 10) -> list[Message]:
+    """Take over up to `count` messages pending on consumers of `group` whose liveness key
+    has expired (they died; see `Liveness`), and forget dead consumers that hold nothing."""
+    try:
+        consumers = await r.xinfo_consumers(stream, group)
+    except ResponseError as exc:
+        if "NOGROUP" not in str(exc) and "no such key" not in str(exc):
+            raise
+        return []
+    others = [c for c in consumers if c["name"] != consumer]
+    if not others:
+        return []
+    async with r.pipeline(transaction=False) as pipe:
+        for info in others:
+            pipe.exists(keys.consumer_alive(group, info["name"]))
+        alive = await pipe.execute()
+    taken: list[Message] = []
+    for info, live in zip(others, alive):
+        if live:
+            continue
+        name = info["name"]
+        if int(info["pending"]) == 0:
+            # Holds nothing: dropping it loses nothing (a live reader is recreated by its next read).
+            await r.xgroup_delconsumer(stream, group, name)
+            continue
+        if len(taken) >= count:
+            continue
+        entries = await r.xpending_range(stream, group, min="-", max="+", count=count - len(taken), consumername=name)
+        ids: list[Any] = [e["message_id"] for e in entries]
+        claimed = cast(
+            "list[tuple[str, dict[str, str] | None]]",
+            await r.xclaim(stream, group, consumer, DEAD_CLAIM_MIN_IDLE_MS, ids) if ids else [],
+        )
+        messages = [_decode(stream, msg_id, fields) for msg_id, fields in claimed if fields is not None]
+        if messages:
+            log.info("claimed_from_dead_consumer", stream=stream, dead_consumer=name, message_ids=[m.id for m in messages])
+        taken += messages
+    return taken
+
+
+async def in_flight(r: aioredis.Redis, stream: str, group: str, *, limit: int = 10_000) -> list[Message]:
+    """Messages of `stream` that `group` has not acknowledged: delivered and pending, or not
+    delivered yet (up to `limit` of each)."""
+    try:
+        groups = await r.xinfo_groups(stream)
+    except ResponseError:
+        return []  # no stream yet
+    info = next((g for g in groups if g["name"] == group), None)
+    if info is None:
+        return []
+    pending = await r.xpending_range(stream, group, min="-", max="+", count=limit)
+    async with r.pipeline(transaction=False) as pipe:
+        for entry in pending:
+            pipe.xrange(stream, min=entry["message_id"], max=entry["message_id"], count=1)
+        # Exclusive start: what was delivered last is pending (above) or acknowledged.
+        pipe.xrange(stream, min=f"({info['last-delivered-id']}", max="+", count=limit)
+        replies = await pipe.execute()
+    return [_decode(stream, msg_id, fields) for reply in replies for msg_id, fields in reply]
 
 
 async def touch(r: aioredis.Redis, msg: Message, group: str, consumer: str) -> None:

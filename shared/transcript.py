@@ -76,6 +76,14 @@ class AudioEvent(BaseModel):
     speaker: str | None = None  # who was speaking then, when speakers are known
 
 
+class SpeakerMatch(BaseModel):
+    """An enrolled voice (POST /v1/speakers) a diarized speaker was matched to."""
+
+    id: str  # the speaker library's id
+    name: str
+    similarity: float  # cosine similarity of the two voiceprints
+
+
 class StageInfo(BaseModel):
     stage: str
     engine_id: str
@@ -97,9 +105,12 @@ class Transcript(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     entities: list[Entity] | None = None  # None: detection was not asked for; [] found nothing
     summary: str | None = None  # the refine stage's, when asked for
-    # Names the refine stage inferred from context ({"speaker_0": "Margaret"}); readers apply
-    # them under the user's own names (JobParameters.speaker_names wins).
+    # Names from the pipeline ({"speaker_0": "Margaret"}): enrolled voices the diarizer
+    # matched (`known_speakers`), else names the refine stage inferred from context. Readers
+    # apply them under the user's own names (JobParameters.speaker_names wins).
     speaker_names: dict[str, str] = Field(default_factory=dict)
+    # Speakers matched to the tenant's enrolled voices, keyed like speaker_names.
+    known_speakers: dict[str, SpeakerMatch] = Field(default_factory=dict)
     # Roles the refine stage inferred from context ({"speaker_0": "agent", "speaker_1": "customer"}),
     # when asked (ElevenLabs detect_speaker_roles); keyed like speaker_names.
     speaker_roles: dict[str, str] = Field(default_factory=dict)

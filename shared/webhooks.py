@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook
 
-from shared.contracts import ElevenLabsOptions
+from shared.contracts import ElevenLabsOptions, JobPurpose
 from shared.db import Job, JobStatus, WebhookDelivery, WebhookEndpoint
 
 # Re-exported: the gateway and orchestrator import the URL guard from here.
@@ -140,6 +140,8 @@ async def enqueue_deliveries(db: AsyncSession, job: Job) -> int:
     Idempotent: a job finished twice (the gateway's cancel, then the orchestrator's) gets one
     delivery per endpoint and event. Returns how many rows were new.
     """
+    if job.purpose != JobPurpose.TRANSCRIPTION.value:
+        return 0  # internal jobs (speaker enrollment) are nobody's events
     event = f"job.{job.status}"
     if event not in EVENTS:
         raise ValueError(f"job {job.id} is {job.status}, not finished")

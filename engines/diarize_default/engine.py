@@ -5,12 +5,14 @@ Works on CPU with weights that ship inside the `silero-vad` and `resemblyzer` pa
 
 1. Silero VAD finds the speech regions.
 2. resemblyzer's speaker encoder embeds 1.6 s windows slid over each region.
-3. Average-linkage agglomerative clustering on cosine distance: cut at the requested
-   speaker count, or at `threshold` (voices closer than it are one speaker) bounded by
-   `min_speakers`/`max_speakers`.
+3. Clustering (clustering.py): the speaker count is the one asked for, or estimated from
+   the eigengap of the windows' nearest-neighbour graph within `min_speakers`/`max_speakers`;
+   spectral clustering of that graph into that many voices.
 4. Every 10 ms speech frame takes the label of the nearest window; runs shorter than
    `MIN_TURN_S` are absorbed by their neighbours, and same-speaker turns separated by a
    short pause are joined.
+5. Each speaker's voiceprint (mean embedding of its windows) is reported and matched to the
+   job's enrolled voices (voices.py).
 """
 
 from __future__ import annotations
@@ -23,8 +25,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engines.base import EngineError, config_of, read_input, write_output
+from engines.diarize_default import voices
+from engines.diarize_default.clustering import cluster
 from shared.audio import TARGET_RATE, read_wav
-from shared.contracts import DiarizeConfig, DiarizeOutput, PrepareOutput, SpeakerOptions, SpeakerTurn, TaskMessage
+from shared.contracts import (
+    DiarizeConfig,
+    DiarizeOutput,
+    PrepareOutput,
+    SpeakerOptions,
+    SpeakerTurn,
+    TaskMessage,
+    Voiceprint,
+)
 from shared.settings import Settings, get_settings
 from shared.storage import ObjectStore
 
@@ -37,7 +49,6 @@ WINDOW_FRAMES = 160  # resemblyzer's partial utterance: 1.6 s
 HOP_FRAMES = 40  # 0.4 s between window starts
 MAX_WINDOWS = 4000  # past this the hop grows, so clustering memory stays bounded (n² distances)
 MIN_TURN_S = 0.5
-MIN_WINDOW_S = 1.0
 JOIN_GAP_S = 1.0
 BATCH = 64
 
@@ -79,7 +90,9 @@ class DefaultDiarizerEngine:
         if rate != TARGET_RATE or audio.ndim != 1:
             raise EngineError(f"{prepared.audio_key} is not 16 kHz mono (rate={rate}, shape={audio.shape})", retryable=False)
         began = time.perf_counter()
-        turns, details = self.diarize(audio.astype(np.float32), config_of(task, DiarizeConfig))
+        config = config_of(task, DiarizeConfig)
+        turns, details, found = self.diarize_with_voices(audio.astype(np.float32), config)
+        matches = voices.match(found, config.known_speakers, self.settings.speaker_match_threshold)
         elapsed = time.perf_counter() - began
         duration = len(audio) / TARGET_RATE
         output = DiarizeOutput(
@@ -91,11 +104,21 @@ class DefaultDiarizerEngine:
                 **details,
                 "processing_seconds": round(elapsed, 3),
                 "realtime_factor": round(elapsed / duration, 4) if duration else None,
+                **({"known_speakers": len(config.known_speakers)} if config.known_speakers else {}),
             },
+            voiceprints=found,
+            matches=matches,
         )
         return write_output(store, task, output)
 
     def diarize(self, audio: np.ndarray, options: SpeakerOptions) -> tuple[list[SpeakerTurn], dict]:
+        turns, details, _ = self.diarize_with_voices(audio, options)
+        return turns, details
+
+    def diarize_with_voices(
+        self, audio: np.ndarray, options: SpeakerOptions
+    ) -> tuple[list[SpeakerTurn], dict, dict[str, Voiceprint]]:
+        """Turns, details, and each found speaker's voiceprint (voices.py)."""
         if self._vad is None or self._encoder is None:
             raise RuntimeError("load() first")
         import torch
@@ -108,7 +131,7 @@ class DefaultDiarizerEngine:
         threshold = options.threshold if options.threshold is not None else self.settings.diarize_threshold
         details = {"speech_seconds": round(sum(e - s for s, e in regions) / TARGET_RATE, 3), "threshold": threshold}
         if not regions:
-            return [], {**details, "windows": 0}
+            return [], {**details, "windows": 0}, {}
         mel = wav_to_mel_spectrogram(audio)  # (frames, 40), one frame per 10 ms
         frame_regions = [(s // 160, min(len(mel), math.ceil(e / 160))) for s, e in regions]
         frame_regions = [(a, b) for a, b in frame_regions if b > a]
@@ -118,9 +141,11 @@ class DefaultDiarizerEngine:
             embeddings = np.concatenate(
                 [self._encoder(torch.from_numpy(windows[i : i + BATCH])).numpy() for i in range(0, len(windows), BATCH)]
             )
-        labels = cluster(embeddings, options, threshold, weights=np.array([b - a for a, b in spans], dtype=float) * FRAME_S)
+        weights = np.array([b - a for a, b in spans], dtype=float) * FRAME_S
+        labels = cluster(embeddings, spans, options, threshold, weights)
         turns = frames_to_turns(frame_regions, spans, labels)
-        return turns, {**details, "windows": len(spans)}
+        found = voices.voiceprints(embeddings, [(a * FRAME_S, b * FRAME_S) for a, b in spans], turns)
+        return turns, {**details, "windows": len(spans)}, found
 
 
 def _fit(frames: np.ndarray) -> np.ndarray:
@@ -146,65 +171,6 @@ def window_spans(regions: list[tuple[int, int]]) -> list[tuple[int, int]]:
                 break
             start += hop
     return spans
-
-
-def cluster(embeddings: np.ndarray, options: SpeakerOptions, threshold: float, weights: np.ndarray) -> np.ndarray:
-    """Cluster labels (0-based) per embedding. `weights`: seconds of speech each one covers.
-
-    Windows under MIN_WINDOW_S of speech embed poorly and, as outliers, would dominate
-    average linkage: the clusters are formed from the full windows, and the short ones
-    join the nearest cluster afterwards.
-    """
-    full = weights >= MIN_WINDOW_S
-    if full.sum() < 2:
-        full = np.ones(len(embeddings), dtype=bool)
-    labels = np.full(len(embeddings), -1)
-    labels[full] = _cluster(embeddings[full], options, threshold, weights[full])
-    centroids = {c: _unit(embeddings[labels == c].mean(axis=0)) for c in set(labels[full])}
-    for i in np.flatnonzero(~full):
-        labels[i] = max(centroids, key=lambda c: float(embeddings[i] @ centroids[c]))
-    return labels
-
-
-def _cluster(embeddings: np.ndarray, options: SpeakerOptions, threshold: float, weights: np.ndarray) -> np.ndarray:
-    from scipy.cluster.hierarchy import fcluster, linkage
-    from scipy.spatial.distance import pdist
-
-    n = len(embeddings)
-    if n == 1:
-        return np.zeros(1, dtype=int)
-    tree = linkage(pdist(embeddings, "cosine"), "average")
-    if options.num_speakers:
-        return fcluster(tree, min(options.num_speakers, n), "maxclust") - 1
-    labels = fcluster(tree, threshold, "distance") - 1
-    lowest = options.min_speakers or 1
-    highest = min(options.max_speakers or n, n)
-    count = len(set(labels))
-    if count < lowest or count > highest:
-        return fcluster(tree, min(max(count, lowest), highest), "maxclust") - 1
-    return _absorb_small(embeddings, labels, weights, keep=lowest)
-
-
-def _absorb_small(
-    embeddings: np.ndarray, labels: np.ndarray, weights: np.ndarray, *, keep: int, min_seconds: float = 2.0
-) -> np.ndarray:
-    """With an automatic count, a cluster holding under `min_seconds` of speech is an outlier
-    (a cough, an odd window), not a person: give its windows to the nearest real cluster."""
-    labels = labels.copy()
-    while True:
-        sizes = {c: weights[labels == c].sum() for c in set(labels)}
-        small = min(sizes, key=sizes.__getitem__)
-        if sizes[small] >= min_seconds or len(sizes) <= keep:
-            break
-        centroids = {c: _unit(embeddings[labels == c].mean(axis=0)) for c in sizes if c != small}
-        for i in np.flatnonzero(labels == small):
-            labels[i] = max(centroids, key=lambda c: float(embeddings[i] @ centroids[c]))
-    remap = {c: i for i, c in enumerate(sorted(set(labels)))}
-    return np.array([remap[c] for c in labels])
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / (np.linalg.norm(v) or 1.0)
 
 
 def frames_to_turns(regions: list[tuple[int, int]], spans: list[tuple[int, int]], labels: np.ndarray) -> list[SpeakerTurn]:

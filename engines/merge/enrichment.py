@@ -31,7 +31,7 @@ def apply_enrichment(
         if refined.entities is not None:
             update["entities"] = refined.entities
         update["summary"] = refined.summary
-        update["speaker_names"] = refined.speaker_names
+        update["speaker_names"] = with_known_names(refined.speaker_names, transcript)
         update["speaker_roles"] = refined.speaker_roles
         details = {**refined.details, "speaker_names": refined.speaker_names, "speaker_roles": refined.speaker_roles}
         update["stages"].append(StageInfo(stage=Stage.REFINE, engine_id=_engine(refined.details), details=details))
@@ -48,6 +48,14 @@ def apply_enrichment(
         update["audio_events"] = [e.model_copy(update={"speaker": _speaker_during(e, current)}) for e in events.events]
         update["stages"].append(StageInfo(stage=Stage.EVENTS, engine_id=_engine(events.details), details=events.details))
     return transcript.model_copy(update=update)
+
+
+def with_known_names(inferred: dict[str, str], transcript: Transcript) -> dict[str, str]:
+    """Names the LLM inferred under the enrolled voices' names, which win. An inferred name
+    an enrolled speaker already has is dropped: each label must still tell one speaker."""
+    enrolled = {speaker: match.name for speaker, match in transcript.known_speakers.items()}
+    taken = set(enrolled.values())
+    return {**{s: name for s, name in inferred.items() if name not in taken}, **enrolled}
 
 
 def _speaker_during(event: AudioEvent, segments: list[Segment]) -> str | None:

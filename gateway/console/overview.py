@@ -23,6 +23,7 @@ from gateway.errors import ApiError
 from gateway.schemas import ErrorResponse
 from gateway.services import Services, ServicesDep
 from shared import catalogue
+from shared.contracts import JobPurpose
 from shared.db import Job, JobStatus
 
 router = APIRouter(prefix="/v1/console", tags=["console"], responses={s: {"model": ErrorResponse} for s in (400, 401, 403)})
@@ -96,6 +97,8 @@ Selection = TypeVar("Selection", bound=Select)  # whatever its row shape
 
 
 def _for_tenant(query: Selection, tenant_id: uuid.UUID | None) -> Selection:
+    # Internal jobs (speaker enrollment) are not transcriptions anyone submitted.
+    query = query.where(Job.purpose == JobPurpose.TRANSCRIPTION.value)
     return query if tenant_id is None else query.where(Job.tenant_id == tenant_id)
 
 

@@ -55,6 +55,7 @@ ELEVENLABS_ERRORS = {
     p.FORBIDDEN: "auth_error",
     p.MODEL_UNAVAILABLE: "invalid_request",
     p.NO_CAPACITY: "resource_exhausted",
+    p.SERVICE_UNAVAILABLE: "error",
     p.LAG_EXCEEDED: "queue_overflow",
     p.IDLE_TIMEOUT: "insufficient_audio_activity",
     p.WORKER_LOST: "transcriber_error",

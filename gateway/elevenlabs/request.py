@@ -58,6 +58,7 @@ class ConvertRequest:
     entity_redaction_mode: RedactionStyle = DEFAULT_STYLE
     no_verbatim: bool = False
     detect_speaker_roles: bool = False
+    use_speaker_library: bool = False  # name speakers after the tenant's enrolled voices (/v1/speakers)
 
     @property
     def url(self) -> str | None:
@@ -73,6 +74,7 @@ class ConvertRequest:
             entity_redaction_mode=self.entity_redaction_mode,
             tag_audio_events=self.tag_audio_events,
             detect_speaker_roles=self.detect_speaker_roles,
+            use_speaker_library=self.use_speaker_library,
         )
 
     def hotwords(self) -> str | None:
@@ -183,11 +185,6 @@ def _refuse_unsupported(fields: Fields) -> None:
     for name in ("numbers_format", "transcript_edit"):
         if get_str(fields, name) is not None:
             raise _unavailable(f"{name} is not available on this server yet; omit it")
-    if get_bool(fields, "use_speaker_library", False):
-        raise _unavailable(
-            "use_speaker_library=true (matching speakers against a speaker library) is not available on this server yet;"
-            " omit it or send false"
-        )
 
 
 def parse_convert(fields: Fields) -> ConvertRequest:
@@ -220,6 +217,9 @@ def parse_convert(fields: Fields) -> ConvertRequest:
         raise invalid("detect_speaker_roles does not work with use_multi_channel; send diarize=true instead")
     if detect_speaker_roles and not diarize:
         raise invalid("detect_speaker_roles needs diarize=true")
+    use_speaker_library = get_bool(fields, "use_speaker_library", False)
+    if use_speaker_library and not diarize:
+        raise invalid("use_speaker_library needs diarize=true: only diarized speakers are matched to the speaker library")
 
     _refuse_unsupported(fields)
     detection = parse_entity_types(fields, "entity_detection")
@@ -261,4 +261,5 @@ def parse_convert(fields: Fields) -> ConvertRequest:
         entity_redaction_mode=redaction_mode,
         no_verbatim=get_bool(fields, "no_verbatim", False),
         detect_speaker_roles=detect_speaker_roles,
+        use_speaker_library=use_speaker_library,
     )

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
-from gateway import audit, enrichment
+from gateway import audit, enrichment, known_speakers
 from gateway.auth import TOKEN_TTL_SECONDS, TOKEN_TYPES, Principal, issue_token, require_scope
 from gateway.elevenlabs.errors import ElevenLabsRoute, invalid
 from gateway.elevenlabs.media import fetch_url, wrap_pcm
@@ -31,6 +31,7 @@ from gateway.submission import probe_upload, submit_job, validate_options
 from gateway.uploads import Upload, multipart_openapi, receive_upload
 from gateway.waiting import JobVanished, wait_for_job
 from shared import entities
+from shared import scratch as scratch_files
 from shared.catalogue import Stage
 from shared.contracts import ElevenLabsOptions, JobParameters, TranscribeOptions
 from shared.db import Job, JobStatus, WebhookEndpoint
@@ -160,6 +161,8 @@ async def _submit(services: Services, principal: Principal, upload: Upload, requ
         max_speakers=request.num_speakers if request.diarize else None,
         diarization_threshold=request.diarization_threshold,
     )
+    if request.use_speaker_library:
+        await known_speakers.attach(services, principal, options, [known_speakers.ALL], name="use_speaker_library")
     options.parameters = _parameters(request, options.parameters)
     enrich = request.enrich(events_available=enrichment.unavailable(settings, Stage.EVENTS) is None)
     if enrich is not None:
@@ -189,6 +192,7 @@ async def _submit(services: Services, principal: Principal, upload: Upload, requ
             "entity_redaction_mode": {"type": "string", "enum": ["redacted", "entity_type", "enumerated_entity_type"]},
             "no_verbatim": {"type": "boolean", "description": "needs DALSTON_LLM_BASE_URL"},
             "detect_speaker_roles": {"type": "boolean", "description": "needs diarize=true and DALSTON_LLM_BASE_URL"},
+            "use_speaker_library": {"type": "boolean", "description": "name speakers after enrolled voices (/v1/speakers)"},
             "keyterms": {"type": "string", "description": "a JSON list or repeated; faster-whisper hotwords"},
         },
     ),
@@ -202,7 +206,7 @@ async def convert(
     """Transcribe a file or URL; waits for the result unless `webhook=true`."""
     settings = services.settings
     retain = get_bool({"enable_logging": [enable_logging or ""]}, "enable_logging", True)
-    with tempfile.TemporaryDirectory(prefix="dalston-media-") as scratch:
+    with tempfile.TemporaryDirectory(prefix=scratch_files.prefix(scratch_files.MEDIA)) as scratch:
         async with receive_upload(request, max_bytes=settings.max_upload_bytes) as upload:
             convert_request = parse_convert(upload.fields)
             if not retain and convert_request.webhook:

@@ -82,6 +82,7 @@ OPENAI_ERRORS: dict[str, tuple[str, str]] = {
     p.UNAUTHORIZED: ("invalid_request_error", "invalid_api_key"),
     p.MODEL_UNAVAILABLE: ("invalid_request_error", "model_not_found"),
     p.NO_CAPACITY: ("server_error", p.NO_CAPACITY),
+    p.SERVICE_UNAVAILABLE: ("server_error", p.SERVICE_UNAVAILABLE),
     p.LAG_EXCEEDED: ("server_error", p.LAG_EXCEEDED),
     p.WORKER_LOST: ("server_error", p.WORKER_LOST),
     p.TRANSCRIBER_ERROR: ("server_error", p.TRANSCRIBER_ERROR),

@@ -61,6 +61,8 @@ def _principal(auth: WebSocketAuth) -> Principal:
     if auth.error is not None:
         if auth.error.status == 429:  # the tenant's request rate (gateway.ratelimit)
             raise Refused(auth.error.code, auth.error.message, p.CLOSE_TRY_AGAIN)
+        if auth.error.status == 503:  # PostgreSQL or Redis is down (gateway.errors.outage_error)
+            raise Refused(p.SERVICE_UNAVAILABLE, auth.error.message, p.CLOSE_TRY_AGAIN)
         raise Refused(p.UNAUTHORIZED if auth.error.status == 401 else p.FORBIDDEN, auth.error.message)
     assert auth.principal is not None
     return auth.principal
@@ -140,8 +142,8 @@ async def serve(ws: WebSocket, auth: WebSocketAuth, edge_class: type[Edge]) -> N
     except RedisError as exc:
         log.warning("realtime_registry_unavailable", error=f"{type(exc).__name__}: {exc}")
         await ratelimit.release_session(services.redis, slot)
-        message = "the realtime worker registry is unavailable; retry shortly"
-        await _refuse(ws, edge_class, Refused(p.NO_CAPACITY, message, p.CLOSE_TRY_AGAIN))
+        message = "Redis (the realtime worker registry) is unavailable right now; retry in a few seconds"
+        await _refuse(ws, edge_class, Refused(p.SERVICE_UNAVAILABLE, message, p.CLOSE_TRY_AGAIN))
         return
     if isinstance(allocation, NoCapacity):
         await ratelimit.release_session(services.redis, slot)
@@ -167,8 +169,8 @@ async def serve(ws: WebSocket, auth: WebSocketAuth, edge_class: type[Edge]) -> N
             )  # fmt: skip
         except (SQLAlchemyError, OSError) as exc:
             log.warning("realtime_session_row_failed", error=f"{type(exc).__name__}: {exc}")
-            message = "the session history database is unavailable; retry shortly"
-            await _refuse(ws, edge_class, Refused(p.NO_CAPACITY, message, p.CLOSE_TRY_AGAIN))
+            message = "the database (session history) is unavailable right now; retry in a few seconds"
+            await _refuse(ws, edge_class, Refused(p.SERVICE_UNAVAILABLE, message, p.CLOSE_TRY_AGAIN))
             return
         query = {**params.query(), "session_id": session_id}
         try:

@@ -71,11 +71,15 @@ class ResponseOptions(BaseModel):
     tag_audio_events: bool = True
     # detect_speaker_roles: speakers the refine stage gave a role are `agent` / `customer`.
     detect_speaker_roles: bool = False
+    # use_speaker_library: speakers matched to an enrolled voice are called by its name.
+    use_speaker_library: bool = False
 
 
-def speaker_ids(t: Transcript, *, roles: bool = False) -> dict[str, str]:
+def speaker_ids(t: Transcript, *, roles: bool = False, library: bool = False) -> dict[str, str]:
     """Our speaker labels -> ElevenLabs' `speaker_0`, `speaker_1`, ... in the transcript's order;
-    with `roles`, `agent` / `customer` for the speakers that have one (the others keep theirs)."""
+    with `roles`, `agent` / `customer` for the speakers that have one, and with `library`
+    their label (the enrolled name, or the user's) for the speakers matched to an enrolled
+    voice; the others keep theirs."""
     labels = list(t.speakers)
     for w in t.words:
         if w.speaker is not None and w.speaker not in labels:
@@ -83,13 +87,18 @@ def speaker_ids(t: Transcript, *, roles: bool = False) -> dict[str, str]:
     for s in t.segments:
         if s.speaker is not None and s.speaker not in labels:
             labels.append(s.speaker)
-    given = t.speaker_roles if roles else {}
+    given = dict(t.speaker_roles) if roles else {}
+    if library:
+        # Labels as served (names applied: the label is the name) or as stored (the pipeline
+        # id: its name is in speaker_names, as for a webhook built from the stored transcript).
+        for label in t.known_speakers:
+            given.setdefault(label, t.speaker_names.get(label, label))
     return {label: given.get(label) or f"speaker_{i}" for i, label in enumerate(labels)}
 
 
-def with_speaker_ids(t: Transcript, *, roles: bool = False) -> Transcript:
+def with_speaker_ids(t: Transcript, *, roles: bool = False, library: bool = False) -> Transcript:
     """A copy of `t` with ElevenLabs speaker ids, so documents name speakers like the words do."""
-    ids = speaker_ids(t, roles=roles)
+    ids = speaker_ids(t, roles=roles, library=library)
     if not ids:
         return t
 
@@ -244,7 +253,7 @@ def chunk(t: Transcript, options: ResponseOptions, *, channel_index: int | None 
 
 def to_response(t: Transcript, options: ResponseOptions, *, transcription_id: str) -> dict[str, Any]:
     """The full ElevenLabs response: Chunk, or Multichannel for `use_multi_channel` (separate)."""
-    t = with_speaker_ids(t, roles=options.detect_speaker_roles)
+    t = with_speaker_ids(t, roles=options.detect_speaker_roles, library=options.use_speaker_library)
     if options.entity_redaction is not None:
         t = redact(t, options.entity_redaction_mode, options.entity_redaction)
     extra: dict[str, Any] = {"transcription_id": transcription_id, "audio_duration_secs": t.duration}

@@ -31,7 +31,7 @@ from gateway.app import create_app
 from gateway.auth import SCOPES, DeclaredRoute, declared_routes
 from gateway.services import Services
 from shared.bootstrap import generate_key, hash_key, key_prefix
-from shared.db import ApiKey, Job, RealtimeSession, Tenant, WebhookEndpoint
+from shared.db import ApiKey, Job, RealtimeSession, Speaker, Tenant, WebhookEndpoint
 from shared.settings import Settings
 from shared.transcript import Segment, Transcript, Word
 
@@ -53,7 +53,13 @@ TRANSCRIPT = Transcript(
     model="tiny.en",
 )
 # Path parameters that name a tenant's own resource: another tenant's id must answer 404.
-TENANT_RESOURCES = {"job_id": "job", "transcription_id": "job", "webhook_id": "webhook", "session_id": "realtime session"}
+TENANT_RESOURCES = {
+    "job_id": "job",
+    "transcription_id": "job",
+    "webhook_id": "webhook",
+    "session_id": "realtime session",
+    "speaker_id": "enrolled speaker",
+}
 PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
 
 
@@ -75,6 +81,7 @@ class World:
     b_job: str
     b_webhook: str
     b_session: str
+    b_speaker: str
     model_id: str
 
 
@@ -154,6 +161,22 @@ async def add_session(services: Services, tenant_id: uuid.UUID) -> str:
         return str(row.id)
 
 
+async def add_speaker(services: Services, tenant_id: uuid.UUID) -> str:
+    """An enrolled voice (no kept sample: its audio route answers its own 404)."""
+    async with services.sessionmaker() as db, db.begin():
+        row = Speaker(
+            tenant_id=tenant_id,
+            name=f"voice-{uuid.uuid4().hex[:8]}",
+            embedding=[1.0] + [0.0] * 255,
+            encoder="resemblyzer",
+            sample_seconds=5.0,
+            speech_seconds=4.0,
+        )
+        db.add(row)
+        await db.flush()
+        return str(row.id)
+
+
 async def add_key(services: Services, tenant_id: uuid.UUID) -> str:
     secret = generate_key()
     async with services.sessionmaker() as db, db.begin():
@@ -189,6 +212,7 @@ async def world(database_url: str, redis_url: str, tmp_path_factory) -> AsyncIte
             b_job=await add_job(services, b.id),
             b_webhook=await add_webhook(services, b.id),
             b_session=await add_session(services, b.id),
+            b_speaker=await add_speaker(services, b.id),
             model_id=models[0]["id"] if models else "tiny.en",
         )
     finally:
@@ -311,6 +335,7 @@ async def own_values(w: World) -> dict[str, str]:
         "transcription_id": job,
         "webhook_id": await add_webhook(w.services, w.a.id),
         "session_id": await add_session(w.services, w.a.id),
+        "speaker_id": await add_speaker(w.services, w.a.id),
         "key_id": await add_key(w.services, w.a.id),
         "format": "txt",
         "path": "jobs",  # the console SPA's client-side routes
@@ -371,7 +396,14 @@ async def test_http_route_matrix(world: World, method: str, route: DeclaredRoute
     right = w.a.keys[right_scope(route)]
     owned = [p for p in PARAM.findall(route.path) if p in TENANT_RESOURCES]
     if owned:
-        other = dict(values, job_id=w.b_job, transcription_id=w.b_job, webhook_id=w.b_webhook, session_id=w.b_session)
+        other = dict(
+            values,
+            job_id=w.b_job,
+            transcription_id=w.b_job,
+            webhook_id=w.b_webhook,
+            session_id=w.b_session,
+            speaker_id=w.b_speaker,
+        )
         response = await request(right, fill(route.path, other), **body)
         assert response.status_code == 404, f"another tenant's {owned}: {response.status_code} {response.text}"
         unknown = {**values, **{p: str(uuid.uuid4()) for p in TENANT_RESOURCES}}
@@ -393,6 +425,7 @@ async def test_http_route_matrix(world: World, method: str, route: DeclaredRoute
         assert owned and _error_code(response) != not_found_code, response.text
     if route.path not in ("/v1/keys", "/v1/audit"):  # the operator's views span tenants by design
         assert w.b_job not in response.text and w.b_webhook not in response.text and w.b_session not in response.text
+        assert w.b_speaker not in response.text
 
     # `admin` implies every scope.
     response = await request(w.a.keys["admin"], fill(route.path, await own_values(w)))

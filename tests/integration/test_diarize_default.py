@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from diarization import der
 from support import FIXTURES
 
 pytest.importorskip("silero_vad", reason="the default diarizer needs the 'diarize' extra")
@@ -20,36 +21,6 @@ TRUTH = [
     SpeakerTurn(speaker=t["speaker"], start=t["start"], end=t["end"])
     for t in json.loads((FIXTURES / "conversation_en.json").read_text())["turns"]
 ]
-
-
-def der(reference: list[SpeakerTurn], hypothesis: list[SpeakerTurn], step: float = 0.01) -> float:
-    """Diarization error rate, no collar, overlap-free: (missed + false alarm + confusion) / reference speech,
-    with hypothesis speakers mapped one-to-one onto reference speakers to minimise the error."""
-    from scipy.optimize import linear_sum_assignment
-
-    end = max(t.end for t in reference + hypothesis)
-    frames = int(end / step) + 1
-
-    def labels(turns: list[SpeakerTurn]) -> tuple[np.ndarray, list[str]]:
-        names = sorted({t.speaker for t in turns})
-        out = np.full(frames, -1)
-        for t in turns:
-            out[int(t.start / step) : int(t.end / step)] = names.index(t.speaker)
-        return out, names
-
-    ref, ref_names = labels(reference)
-    hyp, hyp_names = labels(hypothesis)
-    overlap = np.zeros((len(ref_names), len(hyp_names)))
-    for r in range(len(ref_names)):
-        for h in range(len(hyp_names)):
-            overlap[r, h] = np.sum((ref == r) & (hyp == h))
-    rows, cols = linear_sum_assignment(-overlap)
-    correct = overlap[rows, cols].sum()
-    speech = np.sum(ref >= 0)
-    missed = np.sum((ref >= 0) & (hyp < 0))
-    false_alarm = np.sum((ref < 0) & (hyp >= 0))
-    confusion = np.sum((ref >= 0) & (hyp >= 0)) - correct
-    return float((missed + false_alarm + confusion) / speech)
 
 
 @pytest.fixture(scope="module")

@@ -47,14 +47,14 @@ async def r(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 def start_runner(redis_url: str, data_dir: Path) -> Iterator[Callable[..., subprocess.Popen]]:
     procs: list[subprocess.Popen] = []
 
-    def start(engine: str = "prepare") -> subprocess.Popen:
+    def start(engine: str = "prepare", claim_idle_ms: int = CLAIM_IDLE_MS) -> subprocess.Popen:
         env = {
             **os.environ,
             "DALSTON_ENGINE": engine,
             "DALSTON_REDIS_URL": redis_url,
             "DALSTON_DATA_DIR": str(data_dir),
             "DALSTON_STORAGE_BACKEND": "fs",
-            "DALSTON_ENGINE_CLAIM_IDLE_MS": str(CLAIM_IDLE_MS),
+            "DALSTON_ENGINE_CLAIM_IDLE_MS": str(claim_idle_ms),
             "DALSTON_ENGINE_BLOCK_MS": "200",
             "DALSTON_ENGINE_MAX_DELIVERIES": "3",
         }
@@ -66,7 +66,7 @@ def start_runner(redis_url: str, data_dir: Path) -> Iterator[Callable[..., subpr
     for proc in procs:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
+            assert proc.wait(timeout=30) == 0
 
 
 def make_task(store: FileStore, audio: Path | bytes) -> TaskMessage:
@@ -138,6 +138,18 @@ async def test_undecodable_audio_fails_without_retry(r, store, start_runner) -> 
 
     failed = (await events_for(r, task, until="task.failed"))[-1]
     assert failed.retryable is False and "decode" in failed.error
+    assert await pending(r) == 0
+
+
+async def test_missing_upload_fails_at_once_saying_so(r, store, start_runner) -> None:
+    start_runner()
+    task = make_task(store, FIXTURES / "short_en.wav")
+    store.delete_prefix(task.audio_key)  # gone from storage before the task runs
+    await enqueue(r, task)
+
+    failed = (await events_for(r, task, until="task.failed"))[-1]
+    assert failed.retryable is False
+    assert failed.error == "the uploaded audio is missing from storage"
     assert await pending(r) == 0
 
 
@@ -221,3 +233,137 @@ async def test_prepare_transcribe_merge_chain(r, store, start_runner) -> None:
     )
     assert "short test" in transcript.text.lower()
     assert transcript.model == "tiny.en" and transcript.words
+
+
+async def test_live_consumer_keeps_its_task(r, store, start_runner) -> None:
+    """A consumer that is slow but alive (liveness key fresh, its task touched as the runner
+    does) keeps its task: the other instance never takes it."""
+    task = make_task(store, FIXTURES / "short_en.wav")
+    await enqueue(r, task)
+    stream = keys.engine_stream("prepare")
+    taken = await streams.read_group(r, stream, keys.ENGINE_GROUP, "slow-consumer", block_ms=100)
+    assert [m.data["task_id"] for m in taken] == [task.task_id]
+    liveness = streams.Liveness(r, keys.ENGINE_GROUP, "slow-consumer", ttl_s=1.0)
+    await liveness.beat()
+    alive = asyncio.create_task(liveness.run())
+    try:
+        start_runner()
+        for _ in range(12):  # 6 s: several liveness TTLs and idle-claim timeouts
+            await streams.touch(r, taken[0], keys.ENGINE_GROUP, "slow-consumer")
+            await asyncio.sleep(0.5)
+        assert await events_for(r, task, until=None) == []
+        owners = await r.xpending_range(stream, keys.ENGINE_GROUP, min="-", max="+", count=10)
+        assert [o["consumer"] for o in owners] == ["slow-consumer"]
+    finally:
+        alive.cancel()
+
+    # It dies (its key expires): the runner takes the task over.
+    done = (await events_for(r, task, until="task.completed", timeout=30))[-1]
+    assert store.exists(done.output_key)
+
+
+async def _holder(r: aioredis.Redis, stream: str, procs: dict[int, subprocess.Popen]) -> subprocess.Popen:
+    """The runner process that holds the stream's one pending message (consumer names end in the pid)."""
+    for _ in range(100):
+        owners = await r.xpending_range(stream, keys.ENGINE_GROUP, min="-", max="+", count=1)
+        if owners:
+            return procs[int(owners[0]["consumer"].rsplit("-", 1)[1])]
+        await asyncio.sleep(0.05)
+    raise TimeoutError("no runner took the task")
+
+
+async def _kill_mid_task_and_time_resume(r, store, task: TaskMessage, procs: dict[int, subprocess.Popen], restart) -> float:
+    await enqueue(r, task)
+    await events_for(r, task, until="task.started", timeout=120)
+    victim = await _holder(r, keys.engine_stream(task.engine_id), procs)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    killed_at = time.monotonic()
+    procs.pop(victim.pid)
+    if restart:
+        fresh = restart()
+        procs[fresh.pid] = fresh
+    group = f"resume-{uuid.uuid4().hex}"
+    await streams.ensure_group(r, keys.EVENTS_STREAM, group)
+    await r.xgroup_setid(keys.EVENTS_STREAM, group, "$")  # only events after the kill
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        batch = await streams.read_group(r, keys.EVENTS_STREAM, group, "test", count=100, block_ms=100)
+        if any(m.data.get("task_id") == task.task_id and m.data.get("type") == "task.started" for m in batch):
+            return time.monotonic() - killed_at
+    raise TimeoutError("the killed engine's task never resumed")
+
+
+async def test_sigkilled_engine_task_resumes_within_seconds(r, store, start_runner) -> None:
+    """SIGKILL mid-task, with the idle-claim fallback at its default 60 s: the task resumes
+    on a survivor, or on a restarted instance, once the dead consumer's liveness key
+    expires (5 s TTL). The measured times are printed (about 5 s each)."""
+    await streams.ensure_group(r, keys.engine_stream("faster-whisper"), keys.ENGINE_GROUP)
+    start = lambda: start_runner("faster-whisper", claim_idle_ms=60_000)  # noqa: E731
+    procs = {p.pid: p for p in (start(), start())}
+    prepare = make_task(store, FIXTURES / "long_en.wav")
+
+    def transcribe_task() -> TaskMessage:
+        return TaskMessage.model_validate(
+            {
+                **prepare.model_dump(exclude={"config"}),
+                "task_id": uuid.uuid4().hex,
+                "name": "transcribe",
+                "stage": "transcribe",
+                "engine_id": "faster-whisper",
+                "inputs": {"prepare": prepared},
+                "output_prefix": f"jobs/{prepare.job_id}/tasks/transcribe-{uuid.uuid4().hex[:6]}/",
+                "config": {"model": "tiny.en"},
+            }
+        )
+
+    start_runner("prepare")
+    await enqueue(r, prepare)
+    prepared = (await events_for(r, prepare, until="task.completed", timeout=60))[-1].output_key
+
+    first = transcribe_task()
+    survivor_s = await _kill_mid_task_and_time_resume(r, store, first, procs, restart=None)
+    await events_for(r, first, until="task.completed", timeout=180)
+    second = transcribe_task()
+    restarted_s = await _kill_mid_task_and_time_resume(r, store, second, procs, restart=start)
+    await events_for(r, second, until="task.completed", timeout=180)
+    print(
+        f"\nSIGKILLed engine's task resumed after {survivor_s:.1f} s on a survivor, {restarted_s:.1f} s on a restarted instance"
+    )
+    # A survivor waits only for the key to expire; a restarted instance also starts Python
+    # and loads its model meanwhile, which a loaded machine can slow down: a looser bound.
+    assert survivor_s < 10 and restarted_s < 30
+
+
+async def test_deleted_job_running_task_output_is_discarded(r, store, start_runner, data_dir) -> None:
+    """Cancel + DELETE while a task runs: the gateway fences the job, then removes its
+    prefix; what the task writes afterwards is removed too, and no completion is reported."""
+    start_runner("prepare")
+    start_runner("faster-whisper")
+    prepare = make_task(store, FIXTURES / "long_en.wav")
+    await enqueue(r, prepare)
+    prepared = (await events_for(r, prepare, until="task.completed", timeout=60))[-1].output_key
+    transcribe = TaskMessage.model_validate(
+        {
+            **prepare.model_dump(exclude={"config"}),
+            "task_id": uuid.uuid4().hex,
+            "name": "transcribe",
+            "stage": "transcribe",
+            "engine_id": "faster-whisper",
+            "inputs": {"prepare": prepared},
+            "output_prefix": f"jobs/{prepare.job_id}/tasks/transcribe/",
+            "config": {"model": "tiny.en"},
+        }
+    )
+    await enqueue(r, transcribe)
+    await events_for(r, transcribe, until="task.started", timeout=120)
+    await r.set(keys.job_cancelled(transcribe.job_id), "deleted")  # what DELETE does, in this order
+    store.delete_prefix(keys.job_prefix(transcribe.job_id))
+
+    stream = keys.engine_stream("faster-whisper")
+    deadline = time.monotonic() + 120
+    while (await r.xpending(stream, keys.ENGINE_GROUP))["pending"]:
+        assert time.monotonic() < deadline, "the task never finished"
+        await asyncio.sleep(0.2)
+    assert [e.type for e in await events_for(r, transcribe, until=None)] == ["task.started"]
+    assert not (data_dir / "storage" / "jobs" / transcribe.job_id).exists()

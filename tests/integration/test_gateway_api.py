@@ -265,6 +265,15 @@ async def test_get_shows_stages_in_dag_order_and_transcript(api) -> None:
         "error": None,
     }
     assert Transcript.model_validate(body["transcript"]) == transcript
+    assert body["warnings"] == []
+
+    # The transcript object vanishes from storage: the job says so instead of a bare null.
+    services.store.delete_prefix(f"jobs/{job_id}/transcript.json")
+    gone = (await client.get(f"{URL}/{job_id}")).json()
+    assert gone["status"] == "completed" and gone["transcript"] is None
+    assert len(gone["warnings"]) == 1 and gone["warnings"][0].startswith("transcript_missing: ")
+    assert "missing from storage" in gone["warnings"][0]
+    assert_error(await client.get(f"{URL}/{job_id}/export/txt"), 404, "transcript_not_found")
 
 
 async def test_list_pagination_and_filter(make_client) -> None:
@@ -408,7 +417,7 @@ async def test_cancel_then_delete(api, redis_url: str) -> None:
     body = cancelled.json()
     assert body["status"] == "cancelled" and body["completed_at"]
     assert [s["status"] for s in body["stages"]] == ["skipped", "skipped", "skipped"]
-    assert await services.redis.get(keys.job_cancelled(str(job_id))) == "1"
+    assert await services.redis.get(keys.job_cancelled(str(job_id))) == "cancelled"  # the engines' fence
     assert 0 < await services.redis.ttl(keys.job_cancelled(str(job_id))) <= 86400
     events = [json.loads(f["data"]) for _, f in await services.redis.xrange(keys.EVENTS_STREAM)]
     assert {"type": "job.cancelled", "job_id": str(job_id)}.items() <= next(
@@ -428,6 +437,8 @@ async def test_cancel_then_delete(api, redis_url: str) -> None:
     assert deleted.status_code == 204 and deleted.content == b""
     assert not services.store.exists(f"jobs/{job_id}/audio/original.wav")
     assert not (services.settings.storage_dir / "jobs" / str(job_id)).exists()
+    # Fenced as deleted: a task still running discards everything it writes under the job.
+    assert await services.redis.get(keys.job_cancelled(str(job_id))) == "deleted"
     assert_error(await client.get(f"{URL}/{job_id}"), 404, "job_not_found")
     async with services.sessionmaker() as db:
         assert (await db.scalars(select(Task).where(Task.job_id == job_id))).all() == []

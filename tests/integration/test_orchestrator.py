@@ -24,6 +24,7 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from structlog.testing import capture_logs
 
 from orchestrator.service import TRANSIENT_ERRORS, Orchestrator
 from shared.contracts import Event, TaskMessage, TranscribeConfig
@@ -39,7 +40,7 @@ from shared.keys import (
     job_done_channel,
 )
 from shared.settings import Settings
-from shared.streams import connect, ensure_group, publish, read_group
+from shared.streams import Liveness, connect, ensure_group, publish, read_group
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 10.0
@@ -388,6 +389,37 @@ async def test_reconciler_expands_job_whose_event_was_lost(orch, r, sessionmaker
     await next_task(r, "prepare", job_id)
     job, _tasks = await load(sessionmaker, job_id)
     assert job.status == "running"
+
+
+async def test_dead_orchestrators_event_is_claimed_not_reported_lost(r, sessionmaker, settings, tenant_id) -> None:
+    await ensure_group(r, EVENTS_STREAM, ORCHESTRATOR_GROUP)
+    job_id = await make_job(sessionmaker, tenant_id, created_at=datetime.now(UTC) - timedelta(minutes=1))
+    await emit(r, "job.created", job_id)
+    # Another orchestrator read the event, then was SIGKILLed: its liveness key is not refreshed.
+    await Liveness(r, ORCHESTRATOR_GROUP, "killed-orchestrator", ttl_s=1.0).beat()
+    held = await read_group(r, EVENTS_STREAM, ORCHESTRATOR_GROUP, "killed-orchestrator", count=1000, block_ms=100)
+    assert job_id in [m.data.get("job_id") for m in held]
+
+    survivor = Orchestrator(sessionmaker, r, settings, consumer="survivor", block_ms=100)
+    with capture_logs() as logs:
+        await survivor.reconcile()  # the job waits on its event: late, not lost
+    events = [(e["event"], e.get("job_id")) for e in logs]
+    assert ("job_created_not_handled_yet", job_id) in events
+    assert not any(name == "job_created_lost_expanding" for name, _ in events)
+    assert (await load(sessionmaker, job_id))[0].status == "pending"
+
+    stop = asyncio.Event()
+    began = time.monotonic()
+    with capture_logs() as logs:
+        running = asyncio.create_task(survivor.run(stop))
+        await next_task(r, "prepare", job_id)
+        waited = time.monotonic() - began
+        stop.set()
+        await asyncio.wait_for(running, TIMEOUT)
+    print(f"\nthe dead orchestrator's job.created was handled {waited:.1f} s after a survivor started")
+    claimed = [e for e in logs if e["event"] == "claimed_from_dead_consumer"]
+    assert claimed and claimed[0]["dead_consumer"] == "killed-orchestrator"
+    assert (await load(sessionmaker, job_id))[0].status == "running"
 
 
 async def test_reconciler_fails_task_that_no_engine_serves(orch, r, sessionmaker, tenant_id) -> None:

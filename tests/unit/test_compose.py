@@ -82,9 +82,13 @@ def test_commands_point_at_real_code(file: str, name: str, service: dict[str, An
             entry_module = catalogue.engine(engine).entry.partition(":")[0]
             assert module_exists(entry_module), f"{file}:{name}: {engine}'s module {entry_module} does not exist"
     elif command[0] == "dalston":
-        from dalston.cli import build_parser
+        from typer.testing import CliRunner
 
-        build_parser().parse_args(command[1:])  # exits (SystemExit) on an unknown subcommand
+        from dalston.cli import app
+
+        # --help parses everything before it: an unknown command or option fails.
+        result = CliRunner().invoke(app, [*command[1:], "--help"])
+        assert result.exit_code == 0, f"{file}:{name}: {command} is not a dalston command line: {result.output}"
     # Anything else must be an infrastructure image's own program.
     elif "dalston" in str(service.get("image", "")):
         pytest.fail(f"{file}:{name}: unexpected command {command}")

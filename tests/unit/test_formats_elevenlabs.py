@@ -317,13 +317,22 @@ def test_invalid_fields_are_refused(bad: dict[str, str]) -> None:
 @pytest.mark.parametrize(
     "unsupported",
     [
-        {"use_speaker_library": "True"},
+        {"numbers_format": "digits"},
+        {"transcript_edit": "true"},
     ],
 )
 def test_features_we_cannot_do_are_refused_clearly(unsupported: dict) -> None:
     with pytest.raises(ApiError) as caught:
         parse_convert(fields(model_id="m", **unsupported))
     assert caught.value.code == "feature_unavailable" and "not available" in caught.value.message
+
+
+def test_use_speaker_library_needs_diarize_and_names_speakers_in_the_response() -> None:
+    with pytest.raises(ApiError) as caught:
+        parse_convert(fields(model_id="m", use_speaker_library="True"))
+    assert "diarize=true" in caught.value.message
+    request = parse_convert(fields(model_id="m", diarize="true", use_speaker_library="True"))
+    assert request.use_speaker_library and request.response_options().use_speaker_library
 
 
 def test_unsupported_features_switched_off_are_fine() -> None:

@@ -19,6 +19,8 @@ export const AUDIT_ACTIONS = [
   "webhook.secret_rotated",
   "webhook.redelivered",
   "webhook.updated",
+  "speaker.enrolled",
+  "speaker.deleted",
 ] as const;
 
 export const AUDIT_OUTCOMES = ["success", "failure"] as const;
