@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import HTTPConnection
 
+from shared import retention
 from shared.db import AuditEvent
 
 if TYPE_CHECKING:
@@ -46,6 +47,10 @@ SPEAKER_DELETED = "speaker.deleted"
 CONSOLE_LOGIN = "console.login"
 CONSOLE_LOGOUT = "console.logout"
 CONSOLE_TENANT_SWITCHED = "console.tenant_switched"
+# Written by the orchestrator's purge sweeper when retention removes a job's audio or a
+# session's recording (shared.retention).
+JOB_PURGED = retention.JOB_PURGED
+SESSION_PURGED = retention.SESSION_PURGED
 
 # Prefixes of every secret Dalston issues: API keys, single-use tokens, webhook secrets.
 SECRET_PREFIXES = ("dk_", "sut_", "whsec_")

@@ -26,8 +26,8 @@ from sqlalchemy import delete
 
 from gateway.auth import Principal
 from gateway.errors import ApiError
-from gateway.jobs import CANCEL_KEY_TTL_SECONDS
 from gateway.services import Services
+from gateway.stored_jobs import fence_job
 from gateway.submission import submit_job, validate_options
 from gateway.uploads import Upload, file_extension
 from gateway.waiting import JobVanished, wait_for_job
@@ -153,8 +153,6 @@ async def _diarized(services: Services, job: Job) -> DiarizeOutput:
     try:
         done = await wait_for_job(services.redis, services.sessionmaker, job.id, timeout)
     except TimeoutError:
-        # Engines check this flag before and during work: they drop the task.
-        await services.redis.set(keys.job_cancelled(str(job.id)), "1", ex=CANCEL_KEY_TTL_SECONDS)
         raise ApiError(
             503,
             "enrollment_timeout",
@@ -169,8 +167,10 @@ async def _diarized(services: Services, job: Job) -> DiarizeOutput:
 
 
 async def _discard(services: Services, job: Job) -> None:
-    """Delete the internal job and everything it stored."""
+    """Delete the internal job and everything it stored; a task still queued or running for it
+    (the diarizer timed out) is fenced, so it is skipped or its output discarded."""
     job_id = str(job.id)
+    await fence_job(services, job.id, "deleted")
     try:
         await asyncio.to_thread(services.store.delete_prefix, keys.job_prefix(job_id))
         async with services.sessionmaker() as db:

@@ -30,7 +30,7 @@ from gateway.errors import ApiError
 from gateway.services import Services
 from gateway.submission import submit_job, validate_options
 from gateway.uploads import Upload
-from shared import scratch
+from shared import retention, scratch
 from shared.contracts import JobOptions
 from shared.realtime import recording
 from shared.settings import Settings
@@ -65,6 +65,9 @@ class InvalidHybridOption(ValueError):
 class HybridOptions:
     retain_audio: bool
     enhancement: JobOptions | None  # None: no enhance_on_end
+    # `retention` days asked for (None: the tenant's default): the recording's, and the
+    # enhancement job's copy of it.
+    retention_days: int | None = None
 
     def enhancement_dict(self) -> dict[str, Any] | None:
         return self.enhancement.stored() if self.enhancement else None
@@ -88,14 +91,15 @@ def parse(
         min_speakers = forms.get_int(query, "min_speakers")
         max_speakers = forms.get_int(query, "max_speakers")
         diarization_threshold = forms.get_float(query, "diarization_threshold")
-    except forms.FieldError as exc:
+        retention_days = retention.parse(query.get("retention"))
+    except (forms.FieldError, retention.InvalidRetention) as exc:
         raise InvalidHybridOption(str(exc)) from None
     given = [name for name in ENHANCEMENT_FIELDS if query.get(name)]
     given += [name for name in enrichment.ENRICH_FIELDS if name not in REALTIME_OWN and _switched_on(query.get(name))]
     if not enhance:
         if given:
             raise InvalidHybridOption(f"{', '.join(given)} configure the batch enhancement: they need enhance_on_end=true")
-        return HybridOptions(retain_audio=retain, enhancement=None)
+        return HybridOptions(retain_audio=retain, enhancement=None, retention_days=retention_days)
     if not retain:
         raise InvalidHybridOption(
             "enhance_on_end=true needs the session's recording: it cannot be combined with retain_audio=false / enable_logging=false"
@@ -125,7 +129,7 @@ def parse(
             options.parameters.enrich = enrich
     except ApiError as exc:
         raise InvalidHybridOption(f"enhancement: {exc.message}") from None
-    return HybridOptions(retain_audio=True, enhancement=options)
+    return HybridOptions(retain_audio=True, enhancement=options, retention_days=retention_days)
 
 
 class EnhancementRefused(Exception):
@@ -133,7 +137,11 @@ class EnhancementRefused(Exception):
 
 
 async def submit_enhancement(
-    services: Services, principal: Principal, session_id: uuid.UUID, options: dict[str, Any]
+    services: Services,
+    principal: Principal,
+    session_id: uuid.UUID,
+    options: dict[str, Any],
+    retention_days: int | None = None,
 ) -> uuid.UUID:
     """Assemble the session's recording (whole, or what a lost worker had stored) into a
     WAV and submit it as a batch job linked to the session; returns the job id."""
@@ -146,7 +154,10 @@ async def submit_enhancement(
         size = await asyncio.to_thread(recording.write_wav, store, str(session_id), manifest, path)
         upload = Upload(path=path, filename=path.name, content_type="audio/wav", size=size)
         try:
-            job = await submit_job(services, principal, upload, JobOptions.model_validate(options), source_session_id=session_id)
+            job = await submit_job(
+                services, principal, upload, JobOptions.model_validate(options),
+                source_session_id=session_id, retention_days=retention_days,
+            )  # fmt: skip
         except ApiError as exc:
             raise EnhancementRefused(exc.message) from None
     return job.id

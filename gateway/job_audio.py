@@ -62,6 +62,11 @@ def content_type(key: str) -> str:
 
 def audio_gone(job: Job) -> str:
     """Why a job's original upload is missing, for every route that needs it."""
+    if job.purged_at is not None:
+        return (
+            f"the audio of job {job.id} was deleted on {job.purged_at.isoformat()} under its retention of "
+            f"{job.retention_days} days; its transcript is kept"
+        )
     if job.options().enrich.delete_original_audio:
         return f"the original audio of job {job.id} was deleted after redaction as the job asked; the redacted audio is at /audio/redacted"
     return f"the audio of job {job.id} is no longer stored (deleted or past retention)"

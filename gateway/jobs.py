@@ -19,10 +19,10 @@ from gateway.job_filters import JobFilters, job_filters
 from gateway.pagination import newest_first
 from gateway.schemas import AudioInfo, ErrorResponse, JobDetail, JobList, JobSummary, Stage
 from gateway.services import Services, ServicesDep
-from gateway.stored_jobs import JOB_FENCE_TTL_S, delete_job, fence_job, load_job, load_transcript
+from gateway.stored_jobs import delete_job, fence_job, load_job, load_transcript
 from gateway.submission import PIPELINES, submit_job, validate_options
 from gateway.uploads import multipart_openapi, receive_upload
-from shared import catalogue, keys, streams
+from shared import catalogue, keys, retention, streams
 from shared.catalogue import SpeakerDetection
 from shared.contracts import Event, JobPurpose
 from shared.db import Job, JobStatus, Task, TaskStatus
@@ -32,7 +32,6 @@ from shared.webhooks import enqueue_deliveries
 
 log = structlog.get_logger("gateway.jobs")
 
-CANCEL_KEY_TTL_SECONDS = JOB_FENCE_TTL_S  # gateway.enrollment sets the fence key itself
 TRANSCRIPT_MISSING = (
     "transcript_missing: the job completed but its transcript is missing from storage (deleted outside Dalston "
     "or lost); re-run the job (POST /v1/audio/transcriptions/{id}/rerun) while its audio is stored"
@@ -121,6 +120,8 @@ def job_detail(job: Job, tasks: list[Task], transcript: Transcript | None) -> Jo
         entities=transcript.entities if transcript is not None else None,
         summary=transcript.summary if transcript is not None else None,
         redacted_text=redact(transcript, style).text if transcript is not None and style is not None else None,
+        retention_days=job.retention_days,
+        purged_at=job.purged_at,
     )
 
 
@@ -180,6 +181,12 @@ async def load_detail(services: Services, db: AsyncSession, job: Job) -> JobDeta
             "summary": {"type": "boolean", "description": "needs DALSTON_LLM_BASE_URL"},
             "detect_emotions": {"type": "boolean", "description": "emotion per segment; needs DALSTON_EMOTION_MODEL"},
             "detect_events": {"type": "boolean", "description": "laughter, applause, music ...; needs DALSTON_EVENTS_MODEL"},
+            "retention": {
+                "type": "integer",
+                "minimum": -1,
+                "maximum": 36500,
+                "description": "days the audio is kept after the job finishes (-1 keep, 0 none); default: the tenant's",
+            },
         },
     ),
 )
@@ -202,7 +209,8 @@ async def create_transcription(
             max_speakers = forms.get_int(upload.fields, "max_speakers")
             diarization_threshold = forms.get_float(upload.fields, "diarization_threshold")
             align = bool(forms.get_bool(upload.fields, "align", False))
-        except forms.FieldError as exc:
+            retention_days = retention.parse(upload.get("retention"))
+        except (forms.FieldError, retention.InvalidRetention) as exc:
             raise ApiError(400, "invalid_parameter", str(exc)) from exc
         options = validate_options(
             services.settings,
@@ -224,7 +232,7 @@ async def create_transcription(
         if enrich is not None:
             enrichment.check_available(services.settings, enrich)
             options.parameters.enrich = enrich
-        job = await submit_job(services, principal, upload, options)
+        job = await submit_job(services, principal, upload, options, retention_days=retention_days)
     return job_detail(job, [], None)
 
 

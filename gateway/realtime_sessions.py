@@ -33,6 +33,7 @@ from gateway.errors import ApiError
 from gateway.pagination import newest_first
 from gateway.schemas import ErrorResponse
 from gateway.services import Services, ServicesDep
+from shared import retention
 from shared.db import RealtimeSession, RealtimeSessionStatus
 from shared.realtime import protocol as p
 from shared.realtime import recording
@@ -77,6 +78,7 @@ class SessionRecord:
             parameters=params.model_dump(mode="json", exclude={"session_id", "record"}, exclude_none=True),
             retain_audio=options.retain_audio,
             enhancement=options.enhancement_dict(),
+            retention_days=retention.resolve(options.retention_days, services.settings, principal.tenant_id),
             worker_id=worker_id,
             segment_count=0,
             word_count=0,
@@ -102,7 +104,9 @@ class SessionRecord:
             return self._enhancement_fields()
         self.enhanced = True
         try:
-            self.enhancement_job_id = await hybrid.submit_enhancement(self.services, self.principal, self.id, enhancement)
+            self.enhancement_job_id = await hybrid.submit_enhancement(
+                self.services, self.principal, self.id, enhancement, self.options.retention_days
+            )
             log.info("realtime_session_enhancement_submitted", session_id=str(self.id), job_id=str(self.enhancement_job_id))
         except hybrid.EnhancementRefused as exc:
             self.enhancement_error = str(exc)
@@ -168,6 +172,8 @@ class SessionView(BaseModel):
     error: str | None
     enhancement_job_id: uuid.UUID | None
     enhancement_error: str | None
+    retention_days: int = -1  # days the recording is kept after the session ended (shared.retention)
+    purged_at: datetime | None = None  # when the purge removed the recording (the transcript stays)
 
 
 class SessionList(BaseModel):
@@ -267,6 +273,13 @@ async def get_session_audio(session_id: str, principal: Reader, services: Servic
     if not row.retain_audio:
         raise _not_retained()
     store = services.store
+    if row.purged_at is not None:
+        raise ApiError(
+            404,
+            "recording_not_found",
+            f"the recording was deleted on {row.purged_at.isoformat()} under the session's retention "
+            f"of {row.retention_days} days; its transcript is kept",
+        )
     manifest = await asyncio.to_thread(recording.read_manifest, store, str(row.id))
     if manifest is None:
         raise ApiError(404, "recording_not_found", "the session has no recorded audio")

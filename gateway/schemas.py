@@ -62,6 +62,10 @@ class JobDetail(JobSummary):
     entities: list[Entity] | None = None
     summary: str | None = None
     redacted_text: str | None = None
+    # Days the audio is kept after the job finished (-1: kept; see shared.retention), and
+    # when the purge removed it (the transcript stays).
+    retention_days: int = -1
+    purged_at: datetime | None = None
 
 
 class JobList(BaseModel):

@@ -19,7 +19,7 @@ from gateway.errors import ApiError
 from gateway.metrics import JOBS_SUBMITTED, UPLOAD_BYTES
 from gateway.services import Services
 from gateway.uploads import Upload, file_extension
-from shared import catalogue, keys, model_registry, streams
+from shared import catalogue, keys, model_registry, retention, streams
 from shared.audio import AudioError, AudioInfo, probe
 from shared.catalogue import SpeakerDetection, Stage
 from shared.contracts import Event, JobOptions, JobParameters, JobPurpose, SpeakerOptions
@@ -177,9 +177,11 @@ async def submit_job(
     *,
     source_session_id: uuid.UUID | None = None,
     purpose: JobPurpose = JobPurpose.TRANSCRIPTION,
+    retention_days: int | None = None,
 ) -> Job:
     """Store the upload and create a pending job; returns the committed row.
-    `source_session_id`: the realtime session whose recording this is (hybrid mode)."""
+    `source_session_id`: the realtime session whose recording this is (hybrid mode);
+    `retention_days`: what the request asked for (None: the tenant's default)."""
     info = await probe_upload(upload, services.settings)
     if options.speaker_detection == SpeakerDetection.PER_CHANNEL and info.channels < 2:
         raise ApiError(
@@ -203,7 +205,10 @@ async def submit_job(
         channels=info.channels,
         sample_rate=info.sample_rate,
     )
-    job = await record_job(services, principal, job_id, audio, options, source_session_id=source_session_id, purpose=purpose)
+    job = await record_job(
+        services, principal, job_id, audio, options,
+        source_session_id=source_session_id, purpose=purpose, retention_days=retention_days,
+    )  # fmt: skip
     UPLOAD_BYTES.inc(upload.size)
     return job
 
@@ -230,6 +235,7 @@ async def record_job(
     *,
     source_session_id: uuid.UUID | None = None,
     purpose: JobPurpose = JobPurpose.TRANSCRIPTION,
+    retention_days: int | None = None,
 ) -> Job:
     """Create the pending job for audio stored under `job_id`'s prefix and announce it.
     Shared by uploads and re-runs (gateway.job_actions), so both claim a slot the same way."""
@@ -250,6 +256,7 @@ async def record_job(
         audio_sample_rate=audio.sample_rate,
         source_session_id=source_session_id,
         purpose=purpose.value,
+        retention_days=retention.resolve(retention_days, services.settings, principal.tenant_id),
     )
     try:
         async with services.sessionmaker() as db:

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orchestrator import reconciler, transitions
+from orchestrator import purge, reconciler, transitions
 from orchestrator.transitions import Effects, Tasks, utcnow
 from orchestrator.webhooks import WebhookDeliverer
 from shared.contracts import Event
@@ -216,6 +216,19 @@ class Orchestrator:
             log.info("task_enqueued", job_id=message.job_id, task=message.name, attempt=message.attempt)
         for job_id, status in effects.finished:
             await self.redis.publish(job_done_channel(job_id), json.dumps({"job_id": job_id, "status": status}))
+        if effects.finished:
+            await self.purge_expired()  # retention 0: the audio goes right after processing
+
+    async def purge_expired(self) -> int:
+        """Remove the media of jobs and sessions whose retention has run out (orchestrator.purge).
+        Never raises: a purge that fails now is due again on the next pass."""
+        if self.store is None:
+            return 0
+        try:
+            return await purge.purge_expired(self.sessionmaker, self.store, utcnow())
+        except Exception as exc:
+            log.warning("purge_failed", error=f"{type(exc).__name__}: {exc}")
+            return 0
 
     # --- reconciliation ---------------------------------------------------------------
 
@@ -311,6 +324,7 @@ class Orchestrator:
                     await self.sweep_storage()
                 except Exception as exc:
                     log.warning("storage_sweep_failed", error=f"{type(exc).__name__}: {exc}")
+            await self.purge_expired()
             try:
                 await self.reconcile()
             except Exception as exc:

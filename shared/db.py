@@ -93,6 +93,7 @@ class Job(Base):
         Index(
             "ix_jobs_filename_trgm", "audio_filename", postgresql_using="gin", postgresql_ops={"audio_filename": "gin_trgm_ops"}
         ),
+        Index("ix_jobs_purge_due", "completed_at", postgresql_where=text("purged_at IS NULL AND retention_days >= 0")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=_uuid)
@@ -124,6 +125,10 @@ class Job(Base):
     source_session_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("realtime_sessions.id", ondelete="SET NULL", use_alter=True), index=True
     )
+    # shared.retention: days the audio is kept after the job finishes (-1 forever, 0 none);
+    # purged_at is when the purge sweeper removed it (the transcript stays).
+    retention_days: Mapped[int] = mapped_column(Integer, default=-1, server_default="-1")
+    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     def options(self) -> JobParameters:
         return JobParameters.model_validate(self.parameters or {})
@@ -168,7 +173,10 @@ class RealtimeSession(Base):
     `sessions/{id}/` (see shared.realtime.recording) unless the client opted out."""
 
     __tablename__ = "realtime_sessions"
-    __table_args__ = (Index("ix_realtime_sessions_tenant_started", "tenant_id", "started_at", "id"),)
+    __table_args__ = (
+        Index("ix_realtime_sessions_tenant_started", "tenant_id", "started_at", "id"),
+        Index("ix_realtime_sessions_purge_due", "ended_at", postgresql_where=text("purged_at IS NULL AND retention_days >= 0")),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=_uuid)
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -189,6 +197,9 @@ class RealtimeSession(Base):
     error: Mapped[str | None] = mapped_column(Text)
     enhancement_job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     enhancement_error: Mapped[str | None] = mapped_column(Text)
+    # shared.retention, as for jobs: the recording (not the transcript) goes after this.
+    retention_days: Mapped[int] = mapped_column(Integer, default=-1, server_default="-1")
+    purged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class WebhookEndpoint(Base):

@@ -57,12 +57,17 @@ def session_prefix(session_id: object) -> str:
     return f"{SESSIONS_ROOT}{session_id}/"
 
 
+def session_audio_prefix(session_id: object) -> str:
+    """The recording: its chunks and manifest (what retention removes; the finals stay)."""
+    return f"{session_prefix(session_id)}audio/"
+
+
 def session_chunk(session_id: object, index: int) -> str:
-    return f"sessions/{session_id}/audio/chunk-{index:05d}.pcm"
+    return f"{session_audio_prefix(session_id)}chunk-{index:05d}.pcm"
 
 
 def session_manifest(session_id: object) -> str:
-    return f"sessions/{session_id}/audio/manifest.json"
+    return f"{session_audio_prefix(session_id)}manifest.json"
 
 
 def session_transcript(session_id: object) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     # newest of them is this old, on a pass every storage_sweep_interval_s.
     storage_sweep_interval_s: float = 600.0
     storage_sweep_grace_s: float = 3600.0
+    # shared.retention: days a job's audio / a session's recording is kept once it finished
+    # (-1 forever, 0 not at all); `retention_overrides` {"<tenant id>": days} per tenant.
+    retention_days: int = Field(default=-1, ge=-1, le=36_500)
+    retention_overrides: dict[str, Annotated[int, Field(ge=-1, le=36_500)]] = Field(default_factory=dict)
     engine_max_deliveries: int = 3
     engine_block_ms: int = 2_000
     # A task queued this long on a stream no live engine reads fails its job (no silent hang).

@@ -367,3 +367,23 @@ async def test_deleted_job_running_task_output_is_discarded(r, store, start_runn
         await asyncio.sleep(0.2)
     assert [e.type for e in await events_for(r, transcribe, until=None)] == ["task.started"]
     assert not (data_dir / "storage" / "jobs" / transcribe.job_id).exists()
+
+
+async def test_start_sweeps_a_killed_predecessors_workdirs(r, store, start_runner, tmp_path, monkeypatch) -> None:
+    scratch_dir = tmp_path / "tmp"
+    scratch_dir.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch_dir))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    leftover = scratch_dir / f"dalston-engine-prepare-{gone.pid}-x1"  # a SIGKILLed runner's work directory
+    leftover.mkdir()
+    (leftover / "decoded.wav").write_bytes(bytes(1 << 20))
+    live = scratch_dir / f"dalston-engine-prepare-{os.getpid()}-x2"  # a running process's: kept
+    live.mkdir()
+
+    start_runner()
+    task = make_task(store, FIXTURES / "short_en.wav")
+    await enqueue(r, task)
+    await events_for(r, task, until="task.completed")  # the runner is up (it swept before serving)
+    assert not leftover.exists() and live.exists()
+    assert [p.name for p in scratch_dir.iterdir()] == [live.name]  # its own task's directory is gone too

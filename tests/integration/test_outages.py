@@ -8,12 +8,14 @@ cuts, and its Redis is a server of the test's own that it kills (tests/faults.py
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,9 +26,14 @@ import httpx
 import pytest
 import websockets
 from faults import RedisServer, TcpProxy
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from support import FIXTURES, create_database, drop_database, free_port
 
 from dalston.fleet import Fleet, gateway_service, wait_http
+from gateway.waiting import wait_for_job
+from shared.db import Job, Tenant, async_url
+from shared.streams import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "dk_outage_test_admin_key_0123456789abcdef"
@@ -210,3 +217,35 @@ async def test_redis_down_is_503_and_submissions_are_accepted(stack: Stack) -> N
     print(f"\nprober during the Redis outage: {dict(prober.codes)}")
     assert not prober.bodies, prober.bodies
     assert {code for _, code in prober.codes} <= {200, 201}, prober.codes
+
+
+async def test_a_synchronous_wait_outlives_a_redis_outage(database_url: str, tmp_path: Path) -> None:
+    """ElevenLabs and OpenAI requests wait for their job on a Redis notification; with Redis
+    gone they go on waiting by reading the row, so an accepted request still gets its answer."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    engine = create_async_engine(async_url(database_url))
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    r = connect(server.url)
+    try:
+        async with sessionmaker() as db, db.begin():
+            tenant = Tenant(name=f"wait-{uuid.uuid4().hex[:8]}")
+            db.add(tenant)
+            await db.flush()
+            job = Job(
+                tenant_id=tenant.id, status="running", model="tiny.en", speaker_detection="none", parameters={},
+                audio_key="jobs/x/audio/original.wav", audio_bytes=1, audio_duration=1.0, audio_channels=1, audio_sample_rate=16000,
+            )  # fmt: skip
+            db.add(job)
+        waiting = asyncio.create_task(wait_for_job(r, sessionmaker, job.id, timeout=60))
+        await asyncio.sleep(0.5)
+        server.kill()  # the notification will never come
+        await asyncio.sleep(1.5)
+        async with sessionmaker() as db, db.begin():
+            await db.execute(update(Job).where(Job.id == job.id).values(status="completed"))
+        finished = await asyncio.wait_for(waiting, 30)
+        assert finished.status == "completed"
+    finally:
+        await r.aclose()
+        await engine.dispose()
+        server.kill()

@@ -60,3 +60,12 @@ def test_bad_enrichment_refuses_the_session(query: dict[str, str], fragment: str
 
 def test_switched_off_options_and_realtime_no_verbatim_need_no_enhancement() -> None:
     assert options({"pii_detection": "false", "no_verbatim": "true"}).enhancement is None
+
+
+def test_retention_is_a_session_option_with_or_without_enhancement() -> None:
+    assert options({}).retention_days is None  # the tenant's default applies
+    assert options({"retention": "0"}).retention_days == 0
+    assert options({"retention": "30", "enhance_on_end": "true"}).retention_days == 30
+    for bad in ("forever", "-2"):
+        with pytest.raises(InvalidHybridOption, match="retention"):
+            options({"retention": bad})

@@ -13,6 +13,8 @@ export const AUDIT_ACTIONS = [
   "job.deleted",
   "job.speakers_renamed",
   "job.rerun",
+  "job.purged",
+  "session.purged",
   "transcript.exported",
   "webhook.created",
   "webhook.deleted",
