@@ -27,6 +27,9 @@ class Stage:
     extras: set[str] = field(default_factory=set)  # pip install "/src[<extras>]"
     pip_packages: set[str] = field(default_factory=set)  # other packages pip installs by name
     venv_from: str | None = None  # COPY --from=<stage> /opt/venv
+    copies: list[tuple[str, str, str]] = field(default_factory=list)  # COPY --from=<stage> <src> <dst>
+    runs: list[str] = field(default_factory=list)
+    workdir: str = "/"
     env: dict[str, str] = field(default_factory=dict)
     cmd: list[str] = field(default_factory=list)
 
@@ -46,14 +49,21 @@ def instructions(text: str) -> list[tuple[str, str]]:
 def stages() -> dict[str, Stage]:
     found: dict[str, Stage] = {}
     current: Stage | None = None
+    build_args: dict[str, str] = {}  # the global ARGs' defaults, which FROM lines may use
     for keyword, rest in instructions(DOCKERFILE.read_text()):
         if keyword == "FROM":
             match = re.fullmatch(r"(\S+)\s+AS\s+(\S+)", rest, re.I)
             assert match, f"every stage is named: FROM {rest}"
-            current = found[match[2]] = Stage(match[2], match[1])
+            base = re.sub(r"\$\{(\w+)\}", lambda m: build_args[m[1]], match[1])
+            current = found[match[2]] = Stage(match[2], base)
         elif current is None:
-            continue
+            if keyword == "ARG":
+                name, _, default = rest.partition("=")
+                build_args[name] = default
+        elif keyword == "WORKDIR":
+            current.workdir = rest
         elif keyword == "RUN":
+            current.runs += [c.strip() for c in re.split(r"&&|;", rest)]
             for command in re.split(r"&&|;", rest):
                 words = shlex.split(command)
                 if words[:2] != ["pip", "install"]:
@@ -66,9 +76,11 @@ def stages() -> dict[str, Stage]:
                     elif not word.startswith("-") and not word.startswith("http"):
                         current.pip_packages.add(re.split(r"[=<>\[]", word)[0].lower())
         elif keyword == "COPY":
-            match = re.match(r"--from=(\S+)\s+/opt/venv\s", rest + " ")
+            match = re.fullmatch(r"--from=(\S+)\s+(\S+)\s+(\S+)", rest)
             if match:
-                current.venv_from = match[1]
+                current.copies.append((match[1], match[2], match[3]))
+                if match[2] == "/opt/venv":
+                    current.venv_from = match[1]
         elif keyword == "ENV":
             current.env.update(dict(re.findall(r"(\w+)=(\S+)", rest)))
         elif keyword == "CMD":
