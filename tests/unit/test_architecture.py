@@ -91,3 +91,10 @@ def test_stage_engine_choices_are_checked() -> None:
         catalogue.check_stage_engines({"transcribe": "nemo"})
     with pytest.raises(ValueError, match="unknown stage 'polish'"):
         catalogue.check_stage_engines({"polish": "merge"})
+
+
+def test_test_modules_have_unique_names() -> None:
+    """pytest imports test modules by basename (the test folders are not packages): two files
+    of one name in different folders stop the whole run at collection."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py") if "node_modules" not in p.parts]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from support import until
 
 from realtime_worker.asr import Decoded
 from realtime_worker.scheduler import FINAL, PARTIAL, DecodeScheduler, FinalLoad
@@ -22,9 +23,11 @@ class Recording:
     def __init__(self) -> None:
         self.order: list[str] = []
         self.gate = threading.Event()
+        self.busy = threading.Event()  # the first decode has begun and waits on the gate
 
     def decode(self, audio: np.ndarray, *, final: bool, **options) -> Decoded:
         if not self.order:
+            self.busy.set()
             self.gate.wait(5)
         self.order.append(f"{'F' if final else 'P'}{int(audio[0])}")
         time.sleep(0.01)
@@ -41,7 +44,7 @@ async def test_finals_first_earliest_deadline_first_and_stale_partials_replaced(
     scheduler.start()
     now = scheduler.clock()
     blocker = scheduler.submit(FINAL, clip(0), deadline=now)
-    await asyncio.sleep(0.05)  # the blocker is running; everything below queues behind it
+    await until(backend.busy.is_set, "the blocker started decoding")  # everything below queues behind it
     partial_a1 = scheduler.submit(PARTIAL, clip(11), deadline=now + 0.1, session="a")
     late_final = scheduler.submit(FINAL, clip(2), deadline=now + 1.0, session="b")
     partial_b = scheduler.submit(PARTIAL, clip(20), deadline=now + 0.05, session="b")

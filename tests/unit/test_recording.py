@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import wave
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import until
 
 from realtime_worker.audio import AudioDecoder
 from shared import keys
@@ -24,12 +24,6 @@ RATE = 16_000
 def pcm(seconds: float, seed: int = 0) -> bytes:
     rng = np.random.default_rng(seed)
     return rng.integers(-32768, 32768, int(seconds * RATE), dtype=np.int64).astype("<i2").tobytes()
-
-
-async def drain(recorder: Recorder) -> None:
-    while not recorder.queue.empty():
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)  # the item taken last is being written
 
 
 def read_back(store: FileStore, session_id: str) -> tuple[bytes, int]:
@@ -72,7 +66,7 @@ async def test_a_crash_leaves_every_full_chunk(tmp_path: Path) -> None:
     recorder = Recorder(store, "s2", chunk_seconds=1.0)
     sent = pcm(3.7, seed=1)
     recorder.append(np.frombuffer(sent, dtype="<i2").astype(np.float32) / 32768.0)
-    await drain(recorder)
+    await until(lambda: getattr(recording.read_manifest(store, "s2"), "chunks", 0) == 3, "three chunks stored")
     manifest = recording.read_manifest(store, "s2")
     assert not manifest.complete and manifest.chunks == 3 and manifest.duration == 3.0
     frames, _ = read_back(store, "s2")
@@ -86,7 +80,7 @@ async def test_finals_are_stored_as_they_come(tmp_path: Path) -> None:
     recorder.add_final(
         p.TranscriptFinal(utterance_id=0, text="Hello there.", start=0.1, end=1.2, language="en", reason="vad", latency_ms=80.0)
     )
-    await drain(recorder)
+    await until(lambda: recording.read_transcript(store, "s3") is not None, "the first final stored")
     assert recording.read_transcript(store, "s3")["text"] == "Hello there."
     recorder.add_final(
         p.TranscriptFinal(
