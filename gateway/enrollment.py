@@ -55,8 +55,11 @@ class Sample:
 
 
 def clean_name(name: str | None) -> str:
-    """The name as a transcript label: one line, 1 to 64 characters, not a pipeline id."""
+    """The name as a transcript label: one line of printable characters, 1 to 64 of them,
+    not a pipeline id."""
     cleaned = " ".join((name or "").split())
+    if not cleaned.isprintable():  # control characters; PostgreSQL text cannot hold NUL at all
+        raise ApiError(400, "invalid_parameter", "name must not contain control characters")
     if not cleaned:
         raise ApiError(400, "invalid_parameter", "name is required: the speaker's name, as transcripts should show it")
     if len(cleaned) > MAX_NAME_CHARS:

@@ -11,6 +11,7 @@ stored recording must equal the bytes sent.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import time
 from collections.abc import Iterator
@@ -22,12 +23,17 @@ import pytest
 import soxr
 import websockets
 from harness import API_KEY, RunningFleet, reference, start_fleet, wait_for, wer
-from support import FIXTURES
+from support import FIXTURES, until
 
 from shared.audio import read_wav
+from shared.realtime import recording
+from shared.storage import FileStore
 
 pytestmark = pytest.mark.e2e
-pytest.importorskip("silero_vad", reason="speaker detection needs the 'diarize' extra")
+# Only speaker detection needs the 'diarize' extra: the other tests here run without it.
+needs_diarizer = pytest.mark.skipif(
+    importlib.util.find_spec("silero_vad") is None, reason="speaker detection needs the 'diarize' extra"
+)
 
 REDIS_DB = 10
 SPEEDUP = 4.0
@@ -89,7 +95,7 @@ async def stream(url: str, audio: bytes, *, end: bool = True, on_sent=None) -> t
                 await ws.send(audio[i : i + size])
                 sent = i + size
                 if on_sent is not None:
-                    await on_sent(min(sent, len(audio)))
+                    await on_sent(min(sent, len(audio)), messages)
                 await asyncio.sleep(CHUNK_S / SPEEDUP)
             if end:
                 await ws.send(json.dumps({"type": "end"}))
@@ -103,6 +109,7 @@ def truth_at(t: float) -> str:
     return min(TURNS, key=lambda turn: max(turn["start"] - t, t - turn["end"], 0.0))["speaker"]
 
 
+@needs_diarizer
 def test_enhance_on_end_diarizes_the_recording(fleet: RunningFleet) -> None:
     audio = conversation_pcm()
     query = "language=en&word_timestamps=true&enhance_on_end=true&speaker_detection=diarize"
@@ -192,11 +199,19 @@ def test_sigkill_mid_session_leaves_an_interrupted_session_with_its_audio(fleet:
     sent_bytes = 0
     killed = False
 
-    async def kill_after_5s(sent: int) -> None:
+    store = FileStore(fleet.data_dir / "storage")
+
+    async def kill_after_5s(sent: int, messages: list[dict[str, Any]]) -> None:
         nonlocal sent_bytes, killed
         sent_bytes = sent
         if not killed and sent >= 5 * 32_000:
-            await asyncio.sleep(1.5)  # let the worker receive and store what was sent
+            # Kill once the worker has stored the first 5 s (five one-second chunks), not
+            # after a guessed pause: what it stored is what the session must keep.
+            def stored_chunks() -> int:
+                manifest = recording.read_manifest(store, messages[0]["session_id"]) if messages else None
+                return manifest.chunks if manifest else 0
+
+            await until(lambda: stored_chunks() >= 5, "the worker stored the first 5 s of the recording", timeout=120)
             fleet.fleet.kill("realtime-worker")
             killed = True
 

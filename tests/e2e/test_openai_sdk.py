@@ -169,6 +169,11 @@ def test_translation_to_english(client) -> None:
     # whisper base on espeak Spanish gives a rough translation (measured: 5 of 19 English
     # content words, e.g. "jump", "words", "written", "audio"; the rest paraphrased): ask
     # for a fair share of the reference's content words and an answer not in Spanish.
+    # Held out (bench/multilingual_heldout.py, two runs; temperature fallback samples): the
+    # same text at espeak's default rate instead of the fixture's slowed 130 recovers 0.10
+    # and 0.24, and other languages' espeak voices 0.00 (fr) to 0.41 (it). So the 0.15 bound
+    # holds only for this slowed fixture: it shows the translate path answers in English,
+    # not how well base translates (no real non-English speech ships in our packages).
     recall = len(_stems(english) & _stems(text)) / len(_stems(english))
     spanish_words = _stems(spanish) - _stems(english)
     spanish_share = len([w for w in _stems(text) if w in spanish_words]) / max(len(_stems(text)), 1)
@@ -187,4 +192,7 @@ def test_base_detects_the_language_with_a_probability(openai_fleet) -> None:
     assert transcript["language"] == "es"
     # Measured 0.75 for this fixture; a detection, not a forced 1.0.
     assert 0.5 < transcript["language_probability"] < 1.0
+    # The 0.6 bound, checked on held-out recordings (bench/multilingual_heldout.py): WER 0.45
+    # on this text at espeak's default rate (the fixture is slowed to 130), and on sentences
+    # never tuned against 0.18 (de), 0.47 (fr), 0.40 (it); Portuguese is misdetected.
     assert wer(reference("speech_es.txt"), transcript["text"]) <= 0.6, transcript["text"]

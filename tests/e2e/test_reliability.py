@@ -3,30 +3,83 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import random
 import time
 from pathlib import Path
 
 import pytest
+import redis
 from harness import RunningFleet, reference, submit, wait_for, wait_for_stage, wer
 from support import FIXTURES
 
 from dalston.fleet import engine_service
+from shared import keys
 
 pytestmark = pytest.mark.e2e
 
 
+def _redis(fleet: RunningFleet) -> redis.Redis:
+    return redis.Redis.from_url(fleet.env["DALSTON_REDIS_URL"], decode_responses=True)
+
+
+def _task_messages(r: redis.Redis, engine_id: str, job_id: str) -> dict[str, str]:
+    """Stream message id -> task id of this job's tasks on an engine's stream."""
+    found = {}
+    for msg_id, fields in r.xrange(keys.engine_stream(engine_id)):
+        task = json.loads(fields["data"])
+        if task["job_id"] == job_id:
+            found[msg_id] = task["task_id"]
+    return found
+
+
+def _holders(r: redis.Redis, engine_id: str, message_ids: set[str]) -> list[tuple[str, int]]:
+    """(consumer, times delivered) of each of these messages still pending (unacked)."""
+    pending = r.xpending_range(keys.engine_stream(engine_id), keys.ENGINE_GROUP, min="-", max="+", count=1000)
+    return [(p["consumer"], int(p["times_delivered"])) for p in pending if p["message_id"] in message_ids]
+
+
+def _events(r: redis.Redis, job_id: str) -> list[dict]:
+    events = [json.loads(fields["data"]) for _, fields in r.xrange(keys.EVENTS_STREAM)]
+    return [e for e in events if e.get("job_id") == job_id]
+
+
+def _wait(check, what: str, timeout: float = 240.0):
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"never: {what} (gave up after {timeout:.0f} s)"
+        time.sleep(0.05)
+    return found
+
+
 def test_killed_engine_task_is_redelivered(fleet: RunningFleet) -> None:
+    """The proof is in Redis: the transcribe message held (delivered once) by the killed
+    engine's consumer is then held by another consumer with a delivery count of 2, and the
+    task was started twice without an orchestrator retry (attempt stays 0)."""
+    r = _redis(fleet)
     with fleet.client() as client:
         # ~54 s of speech keeps the engine busy for a few seconds: time to kill it mid-task.
         job_id = submit(client, FIXTURES / "long_en.wav").json()["id"]
         wait_for_stage(client, job_id, "transcribe", "running")
+        messages = _task_messages(r, "faster-whisper", job_id)
+        assert len(messages) == 1, messages
+        [(killed_consumer, delivered)] = _holders(r, "faster-whisper", set(messages))
+        assert delivered == 1
         fleet.fleet.kill("engine-faster-whisper")  # SIGKILL while it holds the task
         fleet.fleet.add(engine_service("faster-whisper", name="engine-faster-whisper-2"))
+        [(new_consumer, redelivered)] = _wait(
+            lambda: [h for h in _holders(r, "faster-whisper", set(messages)) if h[0] != killed_consumer],
+            "another consumer took the killed engine's task",
+        )
+        assert redelivered == 2, (new_consumer, redelivered)
         job = wait_for(client, job_id, timeout=240)
         assert job["status"] == "completed", job
         transcribe = next(s for s in job["stages"] if s["name"] == "transcribe")
-        assert transcribe["status"] == "completed"
+        assert transcribe["status"] == "completed" and transcribe["attempt"] == 0
+        [task_id] = messages.values()
+        started = [e for e in _events(r, job_id) if e["type"] == "task.started" and e["task_id"] == task_id]
+        assert len(started) == 2, started
+        assert _holders(r, "faster-whisper", set(messages)) == []  # acked once done
         text = job["transcript"]["text"]
         assert wer(reference("long_en.txt"), text) <= 0.30
         # No job is left behind in a non-terminal state.
@@ -122,9 +175,24 @@ def test_cancel_queued_job(fleet: RunningFleet) -> None:
     finally:
         fleet.fleet.restart("engine-prepare")
 
+    r = _redis(fleet)
+    [message_id] = _task_messages(r, "prepare", job_id)
+
+    def consumed() -> bool:  # delivered to the group and acked
+        group = next(g for g in r.xinfo_groups(keys.engine_stream("prepare")) if g["name"] == keys.ENGINE_GROUP)
+        delivered = tuple(map(int, group["last-delivered-id"].split("-"))) >= tuple(map(int, message_id.split("-")))
+        return delivered and not _holders(r, "prepare", {message_id})
+
+    # The restarted engine reads the queued task, sees the cancellation and acks it unrun:
+    # it logs the skip, and no task.started was ever published for the job.
+    _wait(consumed, "the restarted prepare engine took the cancelled job's task off its stream", timeout=120)
+    _wait(
+        lambda: any("task_skipped_job_cancelled" in line and job_id in line for line in fleet.fleet.tail("engine-prepare", 1000)),
+        "the restarted prepare engine logged that it skipped the task",
+        timeout=30,
+    )
+    assert not [e for e in _events(r, job_id) if e["type"] == "task.started"]
     with fleet.client() as client:
-        # The restarted engine finds the queued task, sees the cancellation and skips it.
-        time.sleep(3)
         job = client.get(f"/v1/audio/transcriptions/{job_id}").json()
         assert job["status"] == "cancelled" and job["transcript"] is None
         assert {s["status"] for s in job["stages"]} == {"skipped"}

@@ -23,6 +23,7 @@ from test_gateway_api import add_key, make_client, settings  # noqa: F401 - fixt
 
 from gateway.services import Services
 from shared import keys
+from shared.catalogue import Stage
 from shared.db import Job
 from shared.transcript import Segment, Transcript, Word
 
@@ -220,15 +221,24 @@ async def test_multichannel_maps_to_per_channel(api) -> None:
     assert body["transcripts"][0]["channel_index"] == 0 and body["transcripts"][0]["text"] == "hello world"
 
 
-async def test_diarize_maps_to_speaker_detection_or_is_refused_clearly(api) -> None:
+async def test_diarize_maps_to_speaker_detection(api) -> None:
+    """The default diarizer needs no weights setting: diarize=true must be accepted and
+    mapped, never answered with feature_unavailable."""
     client, services = api
     response = await post(client, webhook="true", diarize="true", num_speakers="2")
-    if response.status_code == 400:
-        assert "diarize" in detail(response, 400, "feature_unavailable")
-    else:
-        assert response.status_code == 200, response.text
-        job = await job_row(services, response.json()["transcription_id"])
-        assert job.speaker_detection == "diarize" and job.parameters["diarize"]["max_speakers"] == 2
+    assert response.status_code == 200, response.text
+    job = await job_row(services, response.json()["transcription_id"])
+    assert job.speaker_detection == "diarize" and job.parameters["diarize"]["max_speakers"] == 2
+
+
+async def test_diarize_without_a_configured_diarizer_is_refused_clearly(make_client) -> None:  # noqa: F811
+    # A server whose diarize stage is an engine without its weights cannot diarize.
+    client, services = await make_client(
+        allow_private_urls=True, stage_engines={Stage.DIARIZE: "pyannote-4.0"}, pyannote_model=None
+    )
+    client.headers["xi-api-key"] = await add_key(services, scopes=["jobs:read", "jobs:write"])
+    message = detail(await post(client, diarize="true"), 400, "feature_unavailable")
+    assert "diarize" in message and "DALSTON_PYANNOTE_MODEL" in message
 
 
 async def test_pcm_s16le_16_raw_audio(api, tmp_path: Path) -> None:

@@ -295,11 +295,12 @@ async def _kill_mid_task_and_time_resume(r, store, task: TaskMessage, procs: dic
 
 
 async def test_sigkilled_engine_task_resumes_within_seconds(r, store, start_runner) -> None:
-    """SIGKILL mid-task, with the idle-claim fallback at its default 60 s: the task resumes
-    on a survivor, or on a restarted instance, once the dead consumer's liveness key
-    expires (5 s TTL). The measured times are printed (about 5 s each)."""
+    """SIGKILL mid-task: the task resumes on a survivor, or on a restarted instance, once the
+    dead consumer's liveness key expires (5 s TTL). The idle-claim fallback is set to 10
+    minutes, past the test's 2-minute wait, so a resume at all proves the liveness claim;
+    the measured times are printed (about 5 s each; speed is not asserted)."""
     await streams.ensure_group(r, keys.engine_stream("faster-whisper"), keys.ENGINE_GROUP)
-    start = lambda: start_runner("faster-whisper", claim_idle_ms=60_000)  # noqa: E731
+    start = lambda: start_runner("faster-whisper", claim_idle_ms=600_000)  # noqa: E731
     procs = {p.pid: p for p in (start(), start())}
     prepare = make_task(store, FIXTURES / "long_en.wav")
 
@@ -330,9 +331,6 @@ async def test_sigkilled_engine_task_resumes_within_seconds(r, store, start_runn
     print(
         f"\nSIGKILLed engine's task resumed after {survivor_s:.1f} s on a survivor, {restarted_s:.1f} s on a restarted instance"
     )
-    # A survivor waits only for the key to expire; a restarted instance also starts Python
-    # and loads its model meanwhile, which a loaded machine can slow down: a looser bound.
-    assert survivor_s < 10 and restarted_s < 30
 
 
 async def test_deleted_job_running_task_output_is_discarded(r, store, start_runner, data_dir) -> None:

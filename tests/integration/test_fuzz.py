@@ -2,13 +2,13 @@
 
 The gateway runs as a real process (`python -m gateway` under uvicorn) on loopback; every
 operation in its published schema gets a bounded number of generated requests (valid
-and invalid by the schema) sent with an admin key. Any 5xx fails the test with the
+and invalid by the schema) sent with an admin key: the run is bounded by example count
+(EXAMPLES_PER_OPERATION), never by a wall-clock budget a busy machine could overrun. Any 5xx fails the test with the
 request that caused it; a request that takes longer than the client timeout is a hang.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -19,7 +19,6 @@ from hypothesis import HealthCheck, Phase, given, settings
 EXAMPLES_PER_OPERATION = 20
 MIN_REQUESTS = 300
 REQUEST_TIMEOUT_S = 30.0
-BUDGET_S = 180.0
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +35,6 @@ def test_schema_fuzz_finds_no_server_errors(gateway: Gateway) -> None:
     headers = {"Authorization": f"Bearer {ADMIN_KEY}", "xi-api-key": ADMIN_KEY}
     sent: list[str] = []
     failures: list[str] = []
-    started = time.monotonic()
 
     for operation in operations:
 
@@ -50,7 +48,6 @@ def test_schema_fuzz_finds_no_server_errors(gateway: Gateway) -> None:
             suppress_health_check=list(HealthCheck),
         )
         def fuzz(case) -> None:
-            assert time.monotonic() - started < BUDGET_S, "the fuzz run exceeded its time budget"
             response = case.call(headers=headers, timeout=REQUEST_TIMEOUT_S)
             sent.append(f"{response.status_code} {operation.label}")  # noqa: B023 (run inside this iteration)
             if response.status_code >= 500:

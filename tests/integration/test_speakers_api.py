@@ -168,6 +168,7 @@ async def test_a_sample_the_diarizer_cannot_finish_in_time_is_a_clear_error(make
         ({"name": ""}, "invalid_parameter"),
         ({"name": "x" * 65}, "invalid_parameter"),
         ({"name": "speaker_1"}, "invalid_parameter"),
+        ({"name": "A\x00da"}, "invalid_parameter"),
         ({"name": "Ada", "keep_audio": "maybe"}, "invalid_parameter"),
     ],
 )

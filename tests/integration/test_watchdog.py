@@ -44,7 +44,12 @@ def test_killed_servers_come_back_with_their_data(tmp_path: Path, clean_env: Non
     try:
         client = redis.Redis.from_url(redis_url)
         client.xadd("dalston:stream:test", {"task": "t1"})
-        time.sleep(1.5)  # appendfsync everysec: on disk within a second
+        # Written to the AOF file (the OS keeps it through a SIGKILL): wait for that, not a guessed second.
+        aof = Path(client.config_get("dir")["dir"])
+        deadline = time.monotonic() + 30
+        while not any(b"dalston:stream:test" in f.read_bytes() for f in aof.rglob("*.aof")):
+            assert time.monotonic() < deadline, f"the entry never reached the AOF in {aof}"
+            time.sleep(0.05)
         assert server._proc is not None
         os.kill(server._proc.pid, signal.SIGKILL)
         said.wait_for("embedded Redis is back")
