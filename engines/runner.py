@@ -8,6 +8,9 @@ message pending. Each process keeps a liveness key (shared.streams.Liveness, TTL
 tasks of a consumer whose key has expired within seconds of its death. As a fallback a
 message idle for `engine_claim_idle_ms` is reclaimed too; while a task runs, a heartbeat
 keeps resetting its idle time, so a slow live engine keeps its task.
+On SIGTERM the runner takes no more work and finishes its current task if it can within
+`engine_drain_timeout_s`; otherwise it hands the task back (shared.streams.release, then
+drops its liveness key) so another instance claims it within about a second, and exits.
 Separately, the process records itself (instance, current task, outcomes) for the console
 in shared/engine_heartbeat.py, and removes that record when it stops.
 """
@@ -20,6 +23,7 @@ import contextlib
 import os
 import signal
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -31,8 +35,9 @@ import structlog
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
+from engines import metrics
 from engines.base import Engine, EngineError, create
-from shared import engine_heartbeat, keys, scratch, streams
+from shared import engine_heartbeat, keys, metrics_http, scratch, streams
 from shared.contracts import Event, TaskMessage
 from shared.logs import configure
 from shared.settings import Settings, get_settings
@@ -59,6 +64,16 @@ def missing_input(task: TaskMessage, key: str) -> str:
     return f"an object this task reads is missing from storage ({key})"
 
 
+class HandBack(Exception):
+    """The process is stopping and its task would not finish within the drain timeout."""
+
+
+def enqueued_at(msg: streams.Message) -> float | None:
+    """When `msg` was added to its stream (Unix seconds): its id starts with XADD's clock."""
+    millis, _, _ = msg.id.partition("-")
+    return int(millis) / 1000 if millis.isdigit() else None
+
+
 class Runner:
     def __init__(self, engine: Engine, r: aioredis.Redis, store: ObjectStore, settings: Settings) -> None:
         self.engine = engine
@@ -68,6 +83,7 @@ class Runner:
         self.stream = keys.engine_stream(engine.engine_id)
         self.consumer = f"{engine.engine_id}-{socket.gethostname()}-{os.getpid()}"
         self.stopping = asyncio.Event()
+        self.abandon = asyncio.Event()  # a second signal: hand the task back without draining
         self.liveness = streams.Liveness(r, keys.ENGINE_GROUP, self.consumer, settings.consumer_liveness_ttl_s)
         self._next_dead_check = 0.0
         self._own_pending = True  # a restart under the same name finds its held tasks first
@@ -114,6 +130,7 @@ class Runner:
             self._next_dead_check = time.monotonic() + DEAD_CHECK_INTERVAL_S
             dead = await streams.claim_dead(self.r, self.stream, keys.ENGINE_GROUP, self.consumer, count=1)
             if dead:
+                metrics.RECLAIMED.labels(self.engine.engine_id, "dead").inc(len(dead))
                 return dead
         # Fallback: a message idle this long is stalled whatever its consumer's key says.
         claimed = await streams.claim_idle(
@@ -121,6 +138,7 @@ class Runner:
         )
         if claimed:
             log.info("idle_message_claimed", message_id=claimed[0].id)
+            metrics.RECLAIMED.labels(self.engine.engine_id, "idle").inc(len(claimed))
             return claimed
         return await streams.read_group(
             self.r, self.stream, keys.ENGINE_GROUP, self.consumer, block_ms=self.settings.engine_block_ms
@@ -164,19 +182,31 @@ class Runner:
                 return
             if await self.r.exists(keys.job_cancelled(task.job_id)):
                 log.info("task_skipped_job_cancelled")
+                metrics.TASKS.labels(self.engine.engine_id, "skipped").inc()
                 await self._ack(msg)
                 return
             await self._run_task(msg, task)
 
     async def _run_task(self, msg: streams.Message, task: TaskMessage) -> None:
+        engine_id = self.engine.engine_id
         started_at = time.time()
+        queued = enqueued_at(msg)
+        if queued is not None:
+            metrics.QUEUE_WAIT.labels(engine_id).observe(max(0.0, started_at - queued))
         await self._publish(self._event(task, "task.started", started_at=started_at))
         log.info("task_started")
         await self.presence.task_started(task.task_id)
         heartbeat = asyncio.create_task(self._heartbeat(msg))
+        metrics.BUSY.labels(engine_id).set(1)
         try:
-            with tempfile.TemporaryDirectory(prefix=scratch.prefix(workdir_kind(self.engine.engine_id))) as workdir:
-                output_key = await asyncio.to_thread(self.engine.process, task, self.store, Path(workdir))
+            # The engine's thread may still write here after a hand-back: cleanup is best effort.
+            prefix = scratch.prefix(workdir_kind(engine_id))
+            with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as workdir:
+                output_key = await self._process(task, Path(workdir))
+        except HandBack:
+            heartbeat.cancel()
+            await self._hand_back(msg)
+            return
         except EngineError as exc:
             log.warning("task_failed", error=exc.message, retryable=exc.retryable)
             event = self._event(task, "task.failed", error=exc.message, retryable=exc.retryable, started_at=started_at)
@@ -195,8 +225,11 @@ class Runner:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+            metrics.BUSY.labels(engine_id).set(0)
         event.finished_at = time.time()
+        metrics.TASK_SECONDS.labels(engine_id).observe(event.finished_at - started_at)
         if await self._discard_if_fenced(task):
+            metrics.TASKS.labels(engine_id, "discarded").inc()
             await self._until_redis_answers(lambda: self._ack(msg))
             await self.presence.task_finished()
             return
@@ -206,6 +239,41 @@ class Runner:
             await self._until_redis_answers(lambda: self._ack(msg))
         finally:
             await self.presence.task_finished()
+
+    async def _process(self, task: TaskMessage, workdir: Path) -> str:
+        """Run the engine on `task`; on a stop, wait for it up to the drain timeout, then
+        raise HandBack (the engine's thread cannot be interrupted: the process exits)."""
+        work = asyncio.ensure_future(asyncio.to_thread(self.engine.process, task, self.store, workdir))
+        stop = asyncio.ensure_future(self.stopping.wait())
+        abandon = asyncio.ensure_future(self.abandon.wait())
+        try:
+            await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not work.done():
+                timeout_s = self.settings.engine_drain_timeout_s
+                log.info("draining_current_task", timeout_s=timeout_s)
+                await asyncio.wait({work, abandon}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+                if not work.done():
+                    raise HandBack
+            return work.result()
+        finally:
+            stop.cancel()
+            abandon.cancel()
+
+    async def _hand_back(self, msg: streams.Message) -> None:
+        """Give the running task to the other instances and exit now: its message becomes
+        claimable at once (delivery count unchanged) and dropping the liveness key makes
+        peers take it on their next dead-consumer check, not after a reclaim timeout."""
+        try:
+            await streams.release(self.r, msg, keys.ENGINE_GROUP, self.consumer)
+            await self.liveness.remove()
+            await self.presence.remove()
+        except RedisError as exc:  # the liveness key still expires within its TTL
+            log.warning("hand_back_incomplete", error=str(exc))
+        metrics.HANDED_BACK.labels(self.engine.engine_id).inc()
+        log.warning("task_handed_back", message_id=msg.id)
+        sys.stderr.flush()
+        # Not a normal exit: that would wait for the engine's thread to finish the task.
+        os._exit(0)
 
     async def _discard_if_fenced(self, task: TaskMessage) -> bool:
         """The job was cancelled or deleted while the task ran: remove what it wrote (all
@@ -248,6 +316,7 @@ class Runner:
         await streams.publish(self.r, keys.EVENTS_STREAM, event.model_dump(mode="json"))
         if event.type in ("task.completed", "task.failed"):
             self.presence.count(failed=event.type == "task.failed")
+            metrics.TASKS.labels(self.engine.engine_id, event.type.removeprefix("task.")).inc()
 
     async def _ack(self, msg: streams.Message) -> None:
         await streams.ack(self.r, msg, keys.ENGINE_GROUP)
@@ -255,18 +324,25 @@ class Runner:
 
 async def serve(engine_id: str) -> None:
     settings = get_settings()
+    metrics_http.serve(settings.metrics_port)
     engine = create(engine_id)
     began = time.perf_counter()
     await asyncio.to_thread(engine.load)
-    log.info("engine_loaded", seconds=round(time.perf_counter() - began, 3))
+    load_s = time.perf_counter() - began
+    metrics.MODEL_LOAD_SECONDS.labels(engine_id).set(load_s)
+    log.info("engine_loaded", seconds=round(load_s, 3))
     r = streams.connect(settings.redis_url)
     runner = Runner(engine, r, get_store(), settings)
 
     def on_signal(signum: int) -> None:
+        if runner.abandon.is_set():
+            log.warning("exiting_now", signal=signal.Signals(signum).name)
+            os._exit(128 + signum)  # the loop is stuck (e.g. Redis down): its task's key expires
         if runner.stopping.is_set():
-            # Second signal: abandon the task unacked; it is redelivered to another instance.
-            log.warning("task_abandoned", signal=signal.Signals(signum).name)
-            os._exit(128 + signum)
+            # Second signal: hand the task back now rather than after the drain timeout.
+            runner.abandon.set()
+            log.warning("abandoning_current_task", signal=signal.Signals(signum).name)
+            return
         runner.stopping.set()
         log.info("stopping_after_current_task", signal=signal.Signals(signum).name)
 

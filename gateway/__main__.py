@@ -23,7 +23,17 @@ def main(argv: list[str] | None = None) -> None:
     # WebSocket messages past this size are closed with 1009 before they are buffered;
     # smaller oversize frames get a chunk_too_large error from the realtime edge.
     ws_max_size = max(4 * settings.realtime_max_chunk_bytes, 1 << 20)
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=None, ws_max_size=ws_max_size)
+    # On SIGTERM uvicorn stops accepting and lets in-flight requests (uploads) finish, then
+    # cuts what is left after the drain timeout.
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=False,
+        log_config=None,
+        ws_max_size=ws_max_size,
+        timeout_graceful_shutdown=int(settings.gateway_drain_timeout_s),
+    )
 
 
 if __name__ == "__main__":

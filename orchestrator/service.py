@@ -26,9 +26,10 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from orchestrator import purge, reconciler, transitions
+from orchestrator import metrics, purge, reconciler, transitions
 from orchestrator.transitions import Effects, Tasks, utcnow
 from orchestrator.webhooks import WebhookDeliverer
+from shared import metrics_http
 from shared.contracts import Event
 from shared.db import Job, JobStatus, RealtimeSession, RealtimeSessionStatus, Task, TaskStatus, get_engine, get_sessionmaker
 from shared.keys import (
@@ -144,12 +145,14 @@ class Orchestrator:
                 return len(messages)
         if time.monotonic() >= self._next_dead_check:
             self._next_dead_check = time.monotonic() + DEAD_CHECK_INTERVAL_S
-            messages += await claim_dead(self.redis, EVENTS_STREAM, ORCHESTRATOR_GROUP, self.consumer, count=16)
+            dead = await claim_dead(self.redis, EVENTS_STREAM, ORCHESTRATOR_GROUP, self.consumer, count=16)
+            metrics.EVENTS_RECLAIMED.labels("dead").inc(len(dead))
+            messages += dead
         if time.monotonic() >= self._next_claim:
             self._next_claim = time.monotonic() + self.claim_idle_ms / 3000
-            messages += await claim_idle(
-                self.redis, EVENTS_STREAM, ORCHESTRATOR_GROUP, self.consumer, min_idle_ms=self.claim_idle_ms
-            )
+            idle = await claim_idle(self.redis, EVENTS_STREAM, ORCHESTRATOR_GROUP, self.consumer, min_idle_ms=self.claim_idle_ms)
+            metrics.EVENTS_RECLAIMED.labels("idle").inc(len(idle))
+            messages += idle
         messages += await read_group(
             self.redis, EVENTS_STREAM, ORCHESTRATOR_GROUP, self.consumer, count=16, block_ms=self.block_ms
         )
@@ -164,7 +167,8 @@ class Orchestrator:
             log.error("undecodable_event_dead_lettered", stream_id=message.id, data=message.data, error=str(exc))
             await self._dead_letter(message, str(exc))
         else:
-            with structlog.contextvars.bound_contextvars(job_id=event.job_id):
+            ids = {"job_id": event.job_id} | ({"task_id": event.task_id} if event.task_id else {})
+            with structlog.contextvars.bound_contextvars(**ids):
                 try:
                     await self.transact(event.job_id, self._handler(event))
                 except TRANSIENT_ERRORS:
@@ -185,6 +189,7 @@ class Orchestrator:
 
     async def _dead_letter(self, message: Message, error: str) -> None:
         await publish(self.redis, DLQ_STREAM, {"stream_id": message.id, "event": message.data, "error": error})
+        metrics.DEAD_LETTERED.inc()
 
     # --- transactions and their effects ---------------------------------------------
 
@@ -213,8 +218,11 @@ class Orchestrator:
                     .where(Task.id == uuid.UUID(message.task_id), Task.queued_at == queued.queued_at)
                     .values(stream_message_id=message_id)
                 )
-            log.info("task_enqueued", job_id=message.job_id, task=message.name, attempt=message.attempt)
+            log.info("task_enqueued", job_id=message.job_id, task_id=message.task_id, task=message.name, attempt=message.attempt)
+        for engine_id in effects.retried:
+            metrics.RETRIES.labels(engine_id).inc()
         for job_id, status in effects.finished:
+            metrics.JOBS.labels(status).inc()
             await self.redis.publish(job_done_channel(job_id), json.dumps({"job_id": job_id, "status": status}))
         if effects.finished:
             await self.purge_expired()  # retention 0: the audio goes right after processing
@@ -316,6 +324,15 @@ class Orchestrator:
                 )
         return removed
 
+    async def refresh_metrics(self, stop: asyncio.Event) -> None:
+        """Keep the stream and DLQ gauges current (orchestrator.metrics) until `stop`."""
+        while not stop.is_set():
+            try:
+                await metrics.refresh_streams(self.redis)
+            except TRANSIENT_ERRORS as exc:
+                log.debug("metrics_refresh_deferred", error=repr(exc))
+            await _sleep_unless(stop, self.settings.metrics_refresh_interval_s)
+
     async def _reconcile_forever(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             if self.store is not None and time.monotonic() >= self._next_sweep:
@@ -389,6 +406,7 @@ async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
 async def main() -> None:
     configure("orchestrator")
     settings = get_settings()
+    metrics_http.serve(settings.metrics_port)
     redis = connect(settings.redis_url)
     store = make_store(settings)
     orchestrator = Orchestrator(get_sessionmaker(), redis, settings, store=store)
@@ -398,7 +416,7 @@ async def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await asyncio.gather(orchestrator.run(stop), deliverer.run(stop))
+        await asyncio.gather(orchestrator.run(stop), deliverer.run(stop), orchestrator.refresh_metrics(stop))
     finally:
         await deliverer.aclose()
         await redis.aclose()

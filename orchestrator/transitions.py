@@ -38,10 +38,12 @@ class Enqueued:
 class Effects:
     enqueued: list[Enqueued] = field(default_factory=list)
     finished: list[tuple[str, str]] = field(default_factory=list)  # (job_id, final status) to notify
+    retried: list[str] = field(default_factory=list)  # engine ids of failed attempts queued again (metrics)
 
     def __iadd__(self, other: Effects) -> Effects:
         self.enqueued += other.enqueued
         self.finished += other.finished
+        self.retried += other.retried
         return self
 
 
@@ -154,7 +156,9 @@ def failed(job: Job, tasks: Tasks, task: Task, error: str, *, retryable: bool, a
         task.attempt += 1
         task.started_at = None
         log.warning("task_failed_retrying", job_id=str(job.id), task=task.name, attempt=task.attempt, error=error)
-        return enqueue(job, tasks, task)
+        effects = enqueue(job, tasks, task)
+        effects.retried.append(task.engine_id)
+        return effects
     task.status = TaskStatus.failed.value
     task.completed_at = utcnow()
     if not task.required:

@@ -22,6 +22,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from orchestrator import metrics
 from shared.contracts import ElevenLabsOptions
 from shared.db import Job, JobStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from shared.formats.elevenlabs import to_response
@@ -292,6 +293,7 @@ class WebhookDeliverer:
                 delivery.finished_at = now
             else:
                 delivery.next_attempt_at = now + timedelta(seconds=backoff_s(self.settings, delivery.attempts))
+            metrics.WEBHOOK_ATTEMPTS.labels("retrying" if delivery.status == "pending" else delivery.status).inc()
             log.info(
                 "webhook_attempt",
                 attempt=delivery.attempts,

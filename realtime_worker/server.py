@@ -36,7 +36,6 @@ from shared.settings import Settings
 from shared.storage import ObjectStore, make_store
 
 log = structlog.get_logger("realtime-worker")
-SHUTDOWN_GRACE_S = 10.0
 
 
 class Worker:
@@ -83,7 +82,8 @@ class Worker:
             self.status = "draining"
             await self._heartbeat()
             server.close(close_connections=False)
-            deadline = asyncio.get_running_loop().time() + SHUTDOWN_GRACE_S
+            log.info("draining_sessions", sessions=len(self.sessions), timeout_s=self.settings.realtime_drain_timeout_s)
+            deadline = asyncio.get_running_loop().time() + self.settings.realtime_drain_timeout_s
             while self.sessions and asyncio.get_running_loop().time() < deadline:
                 await asyncio.sleep(0.1)
             beat.cancel()
@@ -179,6 +179,8 @@ class Worker:
             )
             return
         session_id = params.session_id or uuid.uuid4().hex
+        # Every connection runs in a task of its own: this binds the id to its lines only.
+        structlog.contextvars.bind_contextvars(session_id=session_id)
         params = params.model_copy(update={"model": model})
 
         async def send(msg: p.ServerMessage) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from shared import streams
+from session_router import metrics
+from shared import metrics_http, streams
 from shared.logs import configure
 from shared.realtime.registry import Registry
 from shared.settings import get_settings
@@ -21,6 +22,7 @@ from shared.settings import get_settings
 async def serve(stop: asyncio.Event) -> None:
     settings = get_settings()
     log = configure("session-router")
+    metrics_http.serve(settings.metrics_port)
     redis = streams.connect(settings.redis_url)
     registry = Registry(redis, lease_ms=int(settings.realtime_lease_ttl_s * 1000))
     log.info("session_router_started", interval_s=settings.realtime_router_interval_s)
@@ -29,9 +31,12 @@ async def serve(stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 stale, expired = await registry.repair()
+                metrics.REPAIRED.labels("stale_worker").inc(stale)
+                metrics.REPAIRED.labels("expired_lease").inc(expired)
                 if stale or expired:
                     log.warning("session_router_repaired", stale_workers=stale, expired_leases=expired)
                 status = await registry.status()
+                metrics.observe(status)
                 snapshot = tuple((w["id"], w["status"], w["active_sessions"]) for w in status["workers"])
                 if snapshot != last:
                     log.info(

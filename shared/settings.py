@@ -194,6 +194,21 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
+    # Operations. Engines, the orchestrator and the session router serve Prometheus' /metrics
+    # on this port of their own (0: not served); the gateway and realtime workers serve it on
+    # their HTTP port. Processes sharing a host need a port each (set it per process).
+    metrics_port: int = Field(0, ge=0, le=65535)
+    # How often the orchestrator reads the engine streams' length, pending entries and lag.
+    metrics_refresh_interval_s: float = Field(5.0, gt=0)
+    # On SIGTERM an engine finishes its current task if that takes at most this long, else
+    # hands it back to the other instances (within about a second) and exits; below
+    # Kubernetes' default 30 s termination grace.
+    engine_drain_timeout_s: float = Field(20.0, ge=0)
+    # On SIGTERM the gateway stops accepting and lets in-flight requests (uploads) finish
+    # for this long; a realtime worker takes no new sessions and lets live ones run this long.
+    gateway_drain_timeout_s: float = Field(30.0, ge=0)
+    realtime_drain_timeout_s: float = Field(10.0, ge=0)
+
     @field_validator("stage_engines", mode="before")
     @classmethod
     def _known_stage_engines(cls, value: object) -> object:

@@ -201,6 +201,24 @@ async def touch(r: aioredis.Redis, msg: Message, group: str, consumer: str) -> N
     await r.xclaim(msg.stream, group, consumer, 0, [msg.id], justid=True)
 
 
+async def release(r: aioredis.Redis, msg: Message, group: str, consumer: str) -> None:
+    """Hand back a message `consumer` holds but will not finish (it is stopping): make it
+    claimable by `claim_dead` at once and take back the delivery its claim will add, so a
+    task handed back on every rolling restart is never mistaken for a poison message.
+    The caller then removes its liveness key."""
+    deliveries = await delivery_count(r, msg, group)
+    await r.xclaim(
+        msg.stream,
+        group,
+        consumer,
+        0,
+        [msg.id],
+        idle=DEAD_CLAIM_MIN_IDLE_MS,
+        retrycount=max(0, deliveries - 1),
+        justid=True,
+    )
+
+
 @dataclass(frozen=True)
 class GroupInfo:
     length: int  # entries in the stream (acknowledged ones stay until trimmed or deleted)

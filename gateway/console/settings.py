@@ -46,6 +46,7 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
             "max_query_bytes",
             "elevenlabs_sync_timeout_s",
             "url_fetch_timeout_s",
+            "gateway_drain_timeout_s",
         ),
     ),
     ("Models", ("default_model", "models", "model_aliases", "whisper_", "translation_model", "openai_wait_timeout_s")),
@@ -54,7 +55,7 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ("Rate limits", ("rate_limit_",)),
     ("Webhooks", ("allow_private_urls", "webhook_")),
     ("Realtime", ("realtime_", "parakeet_models")),
-    ("Logging", ("log_",)),
+    ("Logging and metrics", ("log_", "metrics_")),
 ]
 
 

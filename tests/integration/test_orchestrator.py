@@ -20,11 +20,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from structlog.testing import capture_logs
+from support import free_port, sample, scrape, until
 
 from orchestrator.service import TRANSIENT_ERRORS, Orchestrator
 from shared.contracts import Event, TaskMessage, TranscribeConfig
@@ -519,3 +521,46 @@ async def test_service_entry_point(r, sessionmaker, tenant_id, database_url: str
         proc.send_signal(signal.SIGTERM)
         returncode = await asyncio.to_thread(proc.wait, TIMEOUT)
     assert returncode == 0
+
+
+async def test_service_metrics(r, sessionmaker, tenant_id, database_url: str, redis_url: str) -> None:
+    """`python -m orchestrator` with a metrics port: retries, finished jobs, events taken from
+    a dead peer and the engine streams' backlog show on its /metrics."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DALSTON_DATABASE_URL": database_url,
+        "DALSTON_REDIS_URL": redis_url,
+        "DALSTON_METRICS_PORT": str(port),
+        "DALSTON_METRICS_REFRESH_INTERVAL_S": "0.2",
+    }
+    # A job.created held by an orchestrator that died (no liveness key): the process claims it.
+    job_id = await make_job(sessionmaker, tenant_id)
+    await ensure_group(r, EVENTS_STREAM, ORCHESTRATOR_GROUP)
+    await emit(r, "job.created", job_id)
+    assert len(await read_group(r, EVENTS_STREAM, ORCHESTRATOR_GROUP, "orchestrator-dead-1", count=10, block_ms=100)) == 1
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator"], cwd=ROOT, env=env)
+    try:
+        await fail(r, await next_task(r, "prepare", job_id), "engine crashed")  # retried
+        await fail(r, await next_task(r, "prepare", job_id), "bad audio", retryable=False)  # fails the job
+        other = await make_job(sessionmaker, tenant_id)
+        await emit(r, "job.created", other)  # its prepare task stays queued: no engine reads it here
+
+        def finished() -> bool:
+            try:
+                lag = sample(scrape(f"http://127.0.0.1:{port}/metrics"), "dalston_stream_lag", engine="prepare")
+            except httpx.HTTPError:  # not listening yet
+                return False
+            return (lag or 0) >= 1  # other tests' jobs may have left prepare tasks unread too
+
+        await until(finished, "the queued prepare task on the orchestrator's metrics")
+        samples = scrape(f"http://127.0.0.1:{port}/metrics")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        returncode = await asyncio.to_thread(proc.wait, TIMEOUT)
+    assert returncode == 0
+    assert sample(samples, "dalston_orchestrator_events_reclaimed_total", reason="dead") == 1.0
+    assert sample(samples, "dalston_task_retries_total", engine="prepare") == 1.0
+    assert sample(samples, "dalston_jobs_finished_total", outcome="failed") == 1.0
+    assert sample(samples, "dalston_stream_pending", engine="prepare") == 0.0  # the test acked what it took
+    assert sample(samples, "dalston_stream_length", engine="prepare") is not None

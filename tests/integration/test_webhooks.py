@@ -25,7 +25,7 @@ import pytest
 from elevenlabs.client import ElevenLabs
 from sqlalchemy import select, update
 from standardwebhooks import Webhook
-from support import Receiver
+from support import Receiver, free_port, sample, scrape
 
 from gateway.app import create_app
 from gateway.services import Services
@@ -531,9 +531,11 @@ async def test_job_deleted_before_elevenlabs_delivery(api: Api, receiver: Receiv
 
 
 async def test_orchestrator_process_delivers(api: Api, receiver: Receiver, settings: Settings, tmp_path: Path) -> None:
-    """`python -m orchestrator` runs the deliverer beside the event loop, and stops cleanly."""
+    """`python -m orchestrator` runs the deliverer beside the event loop, counts its attempts
+    on its /metrics, and stops cleanly."""
     receiver.start()
     webhook = await api.register(receiver.url)
+    metrics_port = free_port()
     env = {
         **os.environ,
         "DALSTON_DATABASE_URL": settings.database_url,
@@ -541,6 +543,7 @@ async def test_orchestrator_process_delivers(api: Api, receiver: Receiver, setti
         "DALSTON_DATA_DIR": str(tmp_path),
         "DALSTON_ALLOW_PRIVATE_URLS": "true",
         "DALSTON_WEBHOOK_POLL_INTERVAL_S": "0.2",
+        "DALSTON_METRICS_PORT": str(metrics_port),
     }
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator"], cwd=ROOT, env=env)
     try:
@@ -549,6 +552,12 @@ async def test_orchestrator_process_delivers(api: Api, receiver: Receiver, setti
         [request] = receiver.requests
         payload = Webhook(webhook["secret"]).verify(request.body, request.headers)
         assert payload["type"] == "job.cancelled" and payload["data"]["id"] == job_id
+
+        async def counted() -> float | None:  # the attempt is recorded just after the POST
+            samples = scrape(f"http://127.0.0.1:{metrics_port}/metrics")
+            return sample(samples, "dalston_webhook_attempts_total", result="delivered")
+
+        assert await eventually(counted, "the delivered attempt on the orchestrator's metrics") == 1.0
     finally:
         proc.send_signal(signal.SIGTERM)
         returncode = await asyncio.to_thread(proc.wait, TIMEOUT)
