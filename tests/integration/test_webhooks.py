@@ -530,22 +530,30 @@ async def test_job_deleted_before_elevenlabs_delivery(api: Api, receiver: Receiv
     assert receiver.requests == []
 
 
+def start_orchestrator(settings: Settings, data_dir: Path, **env: str) -> subprocess.Popen:
+    """`python -m orchestrator` on the test's database and Redis, delivering to loopback."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DALSTON_DATABASE_URL": settings.database_url,
+            "DALSTON_REDIS_URL": settings.redis_url,
+            "DALSTON_DATA_DIR": str(data_dir),
+            "DALSTON_ALLOW_PRIVATE_URLS": "true",
+            "DALSTON_WEBHOOK_POLL_INTERVAL_S": "0.2",
+            **env,
+        },
+    )
+
+
 async def test_orchestrator_process_delivers(api: Api, receiver: Receiver, settings: Settings, tmp_path: Path) -> None:
     """`python -m orchestrator` runs the deliverer beside the event loop, counts its attempts
     on its /metrics, and stops cleanly."""
     receiver.start()
     webhook = await api.register(receiver.url)
     metrics_port = free_port()
-    env = {
-        **os.environ,
-        "DALSTON_DATABASE_URL": settings.database_url,
-        "DALSTON_REDIS_URL": settings.redis_url,
-        "DALSTON_DATA_DIR": str(tmp_path),
-        "DALSTON_ALLOW_PRIVATE_URLS": "true",
-        "DALSTON_WEBHOOK_POLL_INTERVAL_S": "0.2",
-        "DALSTON_METRICS_PORT": str(metrics_port),
-    }
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator"], cwd=ROOT, env=env)
+    proc = start_orchestrator(settings, tmp_path, DALSTON_METRICS_PORT=str(metrics_port))
     try:
         job_id = await finish_job(api, JobStatus.cancelled)
         await eventually(lambda: receiver.requests, "the orchestrator process to deliver")
@@ -562,6 +570,73 @@ async def test_orchestrator_process_delivers(api: Api, receiver: Receiver, setti
         proc.send_signal(signal.SIGTERM)
         returncode = await asyncio.to_thread(proc.wait, TIMEOUT)
     assert returncode == 0
+
+
+async def test_two_orchestrators_share_deliveries_and_send_each_once(
+    api: Api, receiver: Receiver, settings: Settings, tmp_path: Path
+) -> None:
+    """Two orchestrator processes drain one outbox (FOR UPDATE SKIP LOCKED + a lease): every
+    delivery reaches the receiver once, recorded as one attempt."""
+    receiver.start()
+    webhook = await api.register(receiver.url)
+    ports = [free_port(), free_port()]
+    procs = [start_orchestrator(settings, tmp_path, DALSTON_METRICS_PORT=str(port)) for port in ports]
+    try:
+        job_ids = {await finish_job(api, JobStatus.cancelled) for _ in range(20)}
+
+        async def all_delivered() -> list[dict] | None:
+            deliveries = await api.deliveries(webhook["id"])
+            done = len(deliveries) == len(job_ids) and all(d["status"] == "delivered" for d in deliveries)
+            return deliveries if done else None
+
+        deliveries = await eventually(all_delivered, "every delivery to be made")
+        assert [d["attempts"] for d in deliveries] == [1] * len(job_ids)
+        ids = [r.headers["webhook-id"] for r in receiver.requests]
+        assert len(ids) == len(set(ids)) == len(job_ids)
+        assert {Webhook(webhook["secret"]).verify(r.body, r.headers)["data"]["id"] for r in receiver.requests} == job_ids
+        split = [
+            sample(scrape(f"http://127.0.0.1:{port}/metrics"), "dalston_webhook_attempts_total", result="delivered") or 0
+            for port in ports
+        ]
+        assert sum(split) == len(job_ids)
+        print(f"\ndeliveries per orchestrator: {split}")
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            await asyncio.to_thread(proc.wait, TIMEOUT)
+
+
+async def test_orchestrator_killed_mid_delivery_delivers_after_restart(
+    api: Api, receiver: Receiver, settings: Settings, tmp_path: Path
+) -> None:
+    """SIGKILL while the POST is in flight: the delivery stays leased, nothing is recorded, and a
+    restarted orchestrator delivers it once the lease lapses — the same message (same
+    `webhook-id`, so the receiver can tell the repeat), recorded as one attempt."""
+    receiver.delays = [5.0]  # the first POST stalls: the orchestrator dies holding it
+    receiver.start()
+    webhook = await api.register(receiver.url)
+    env = {"DALSTON_WEBHOOK_TIMEOUT_S": "2"}  # lease = timeout + orchestrator.webhooks.LEASE_MARGIN_S
+    first = start_orchestrator(settings, tmp_path, **env)
+    try:
+        job_id = await finish_job(api, JobStatus.cancelled)
+        await eventually(lambda: receiver.requests, "the first POST to arrive")
+    finally:
+        first.kill()
+        await asyncio.to_thread(first.wait, TIMEOUT)
+    [pending] = await api.deliveries(webhook["id"])
+    assert pending["status"] == "pending" and pending["attempts"] == 0, pending
+    second = start_orchestrator(settings, tmp_path, **env)
+    try:
+        delivered = await eventually(lambda: settled(api, webhook["id"], 1), "the restarted orchestrator to deliver")
+        assert delivered["status"] == "delivered", delivered
+        assert len(receiver.requests) == 2
+        first_try, second_try = receiver.requests
+        assert first_try.headers["webhook-id"] == second_try.headers["webhook-id"]
+        assert Webhook(webhook["secret"]).verify(second_try.body, second_try.headers)["data"]["id"] == job_id
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(second.wait, TIMEOUT)
 
 
 # --- redelivery ---------------------------------------------------------------------
