@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import select, update
 from test_gateway_api import add_key, make_client, settings  # noqa: F401 - fixtures
 
+from gateway.errors import ApiError
 from gateway.services import Services
 from shared import keys
 from shared.catalogue import Stage
@@ -302,6 +303,27 @@ async def test_private_urls_are_refused_by_default(make_client, media_server: st
     client.headers["xi-api-key"] = await add_key(services)
     for url in (f"{media_server}/short_en.wav", "http://localhost:1/a.wav", "http://169.254.169.254/latest", "http://[::1]/a"):
         detail(await post(client, None, source_url=url), 400, "source_url_refused")
+
+
+async def test_a_redirect_to_a_private_address_is_refused(media_server: str, tmp_path, monkeypatch) -> None:
+    """Every hop is checked, not only the URL given: a public page that redirects to a private
+    address is refused at the redirect. A public first hop cannot be served offline, so the
+    local media server stands in for it: its check alone is let through."""
+    from gateway.elevenlabs import media
+
+    checked: list[str] = []
+    guard = media.check_url
+
+    async def public_first_hop(url, *, allow_private: bool):
+        checked.append(str(url))
+        return await guard(url, allow_private=allow_private or len(checked) == 1)
+
+    monkeypatch.setattr(media, "check_url", public_first_hop)
+    with pytest.raises(ApiError) as caught:
+        await media.fetch_url(f"{media_server}/redirect", tmp_path, max_bytes=10**7, timeout=10, allow_private=False)
+    assert (caught.value.status, caught.value.code) == (400, "source_url_refused")
+    assert checked == [f"{media_server}/redirect", f"{media_server}/short_en.wav"]
+    assert not (tmp_path / "download").exists()  # nothing was fetched from the private address
 
 
 async def test_source_url_size_limit(make_client, media_server: str) -> None:  # noqa: F811
