@@ -325,6 +325,8 @@ class Runner:
 async def serve(engine_id: str) -> None:
     settings = get_settings()
     metrics_http.serve(settings.metrics_port)
+    # A live engine shows on /metrics from the start, still loading: "no live engine" alerts read it.
+    metrics.BUSY.labels(engine_id).set(0)
     engine = create(engine_id)
     began = time.perf_counter()
     await asyncio.to_thread(engine.load)

@@ -302,6 +302,24 @@ def test_healthchecks_probe_the_service_they_belong_to() -> None:
     assert consumers <= probed, f"stream consumers without a healthcheck: {consumers - probed}"
 
 
+# Commands that serve /metrics on DALSTON_METRICS_PORT (shared/metrics_http.py): 0 there
+# serves nothing, so each must get a port.
+METRICS_PORT_MODULES = {"engines.runner", "orchestrator", "session_router"}
+
+
+@pytest.mark.parametrize("gpu", [False, True], ids=["cpu", "gpu"])
+def test_processes_without_http_serve_metrics(gpu: bool) -> None:
+    served = [
+        (n, s)
+        for n, s in dalston_services(gpu=gpu)
+        if command_of(s)[:2] == ["python", "-m"] and command_of(s)[2] in METRICS_PORT_MODULES
+    ]
+    assert {"orchestrator", "session-router", "engine-prepare"} <= {n for n, _ in served}
+    for name, service in served:
+        port = env_of(service).get("DALSTON_METRICS_PORT", "0")
+        assert port.isdigit() and 0 < int(port) < 65536, f"{name}: DALSTON_METRICS_PORT={port!r} serves no metrics"
+
+
 def test_gpu_overlay_puts_gpu_engines_on_cuda() -> None:
     base, gpu = services(BASE), services(GPU)
     assert set(gpu) <= set(base)

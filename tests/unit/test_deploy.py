@@ -8,7 +8,6 @@ with promtool present the alert rules are checked and their unit tests run."""
 from __future__ import annotations
 
 import copy
-import fnmatch
 import json
 import re
 import shutil
@@ -408,22 +407,15 @@ def test_env_sources_and_volumes_exist() -> None:
 
 # --- images, commands, probes -----------------------------------------------------------------
 
-# Variables redis_exporter reads (getEnv in its main.go, v1.88.0).
-REDIS_EXPORTER_ENV = {"REDIS_ADDR", "REDIS_PASSWORD", "REDIS_EXPORTER_CHECK_STREAMS", "REDIS_EXPORTER_CHECK_KEYS"}
 
-
-def test_images_are_dockerfile_targets_or_pinned() -> None:
+def test_images_are_dockerfile_targets() -> None:
     for workload, container in containers():
         image = container["image"]
         target = target_of_image(image)
-        if target is not None:
-            assert target in targets(), f"{workload}: no Dockerfile target {target!r}"
-            assert ":" not in image and "/" not in image, f"{workload}: the overlays set registry and tag, not the base"
-        else:
-            name, _, tag = image.rpartition(":")
-            assert name and tag and tag != "latest", f"{workload}: pin {image} to a version"
-            assert name == "oliver006/redis_exporter", f"{workload}: check {name}'s variables like redis_exporter's"
-            assert {e["name"] for e in container.get("env", [])} <= REDIS_EXPORTER_ENV, workload
+        # Every series the alerts read is Dalston's own: no third-party exporter runs here.
+        assert target is not None, f"{workload}: {image} is no Dockerfile target"
+        assert target in targets(), f"{workload}: no Dockerfile target {target!r}"
+        assert ":" not in image and "/" not in image, f"{workload}: the overlays set registry and tag, not the base"
 
 
 def test_commands_point_at_real_code() -> None:
@@ -559,20 +551,17 @@ def test_realtime_workers_serve_models_their_image_can_load() -> None:
 
 # --- metrics: what the rules, the dashboard and the realtime triggers query -------------------
 
-# redis_exporter's series (namespace `redis`, exporter/exporter.go and streams.go, v1.88.0) used here.
-REDIS_EXPORTER_SERIES = {
-    "redis_stream_length", "redis_stream_group_lag", "redis_stream_group_messages_pending",
-    "redis_stream_group_consumers", "redis_key_size",
-}  # fmt: skip
-KNOWN_STREAMS = [keys.EVENTS_STREAM, keys.DLQ_STREAM, *(keys.engine_stream(e) for e in catalogue.ENGINES)]
-KNOWN_GROUPS = {keys.ENGINE_GROUP, keys.ORCHESTRATOR_GROUP}
-INSTANCE_KEYS = [keys.engine_instance(e, f"{e}-host-1") for e in catalogue.ENGINES]
-
-
-def exporter_patterns(variable: str) -> list[str]:
-    exporter = next(c for w, c in containers() if w == "redis-exporter")
-    value = next(e["value"] for e in exporter["env"] if e["name"] == variable)
-    return value.split(",")
+# Gauges every orchestrator sets for the whole fleet (orchestrator/metrics.py refresh_streams):
+# summed across orchestrators they would count each task once per orchestrator.
+FLEET_GAUGES = {
+    "dalston_stream_length",
+    "dalston_stream_pending",
+    "dalston_stream_lag",
+    "dalston_stream_consumers",
+    "dalston_dlq_size",
+}
+# Commands that serve /metrics on DALSTON_METRICS_PORT (shared/metrics_http.py) rather than on an HTTP port of their own.
+METRICS_PORT_MODULES = {"engines.runner", "orchestrator", "session_router"}
 
 
 def queries() -> list[tuple[str, str]]:
@@ -613,26 +602,56 @@ def matcher_hits(matcher: promql_parser.Matcher, candidates: list[str]) -> bool:
 def test_queries_use_series_that_exist(where: str, expr: str) -> None:
     for selector in selectors(expr):
         name = selector.name or ""
-        if name.startswith("dalston_"):
-            assert name in exported_series(), f"{where}: no service exports {name}"
-        else:
-            assert name in REDIS_EXPORTER_SERIES, f"{where}: {name} is neither Dalston's nor redis_exporter's"
+        assert name in exported_series(), f"{where}: no service exports {name}"
         for matcher in selector.matchers.matchers:
-            if matcher.name == "stream":
-                assert matcher_hits(matcher, KNOWN_STREAMS), f"{where}: stream {matcher.value!r} is none of Dalston's"
-                streams = [s for s in KNOWN_STREAMS if matcher_hits(matcher, [s])]
-                assert all(
-                    any(fnmatch.fnmatchcase(s, p) for p in exporter_patterns("REDIS_EXPORTER_CHECK_STREAMS")) for s in streams
-                )
-            elif matcher.name == "group":
-                assert matcher.value in KNOWN_GROUPS, f"{where}: group {matcher.value!r}"
-            elif matcher.name == "key":
-                assert matcher_hits(matcher, INSTANCE_KEYS), f"{where}: key {matcher.value!r} matches no engine instance"
-                assert all(
-                    any(fnmatch.fnmatchcase(k, p) for p in exporter_patterns("REDIS_EXPORTER_CHECK_KEYS")) for k in INSTANCE_KEYS
-                )
+            if matcher.name == "engine":
+                assert matcher_hits(matcher, list(catalogue.ENGINES)), f"{where}: engine {matcher.value!r} is none of Dalston's"
             elif matcher.name == "app_kubernetes_io_component":
                 assert where.endswith(f"/{matcher.value}"), f"{where} queries another workload's pods ({matcher.value})"
+
+
+def fleet_gauges_outside_max(node: Any, under_max: bool = False) -> list[str]:
+    """Fleet gauges read other than through `max` (or `min`) across orchestrators."""
+    if isinstance(node, promql_parser.VectorSelector):
+        return [node.name] if node.name in FLEET_GAUGES and not under_max else []
+    if isinstance(node, promql_parser.AggregateExpr):
+        return fleet_gauges_outside_max(node.expr, str(node.op) in {"max", "min"})
+    children = [getattr(node, a) for a in ("expr", "lhs", "rhs", "vector_selector") if getattr(node, a, None) is not None]
+    children += list(getattr(node, "args", None) or [])
+    return [name for child in children for name in fleet_gauges_outside_max(child, under_max)]
+
+
+@pytest.mark.parametrize(("where", "expr"), queries(), ids=[w for w, _ in queries()])
+def test_fleet_gauges_are_taken_once_not_per_orchestrator(where: str, expr: str) -> None:
+    assert fleet_gauges_outside_max(promql_parser.parse(expr)) == [], f"{where}: aggregate it with max across orchestrators"
+
+
+def test_fleet_gauge_check_catches_a_sum() -> None:
+    assert fleet_gauges_outside_max(promql_parser.parse("sum by (engine) (dalston_stream_lag) > 0")) == ["dalston_stream_lag"]
+    assert fleet_gauges_outside_max(promql_parser.parse("dalston_dlq_size > 0")) == ["dalston_dlq_size"]
+    assert fleet_gauges_outside_max(promql_parser.parse("deriv(dalston_stream_lag[15m]) > 0")) == ["dalston_stream_lag"]
+    assert fleet_gauges_outside_max(promql_parser.parse("max by (engine) (deriv(dalston_stream_lag[15m]))")) == []
+
+
+def serves_metrics_port(container: Doc) -> bool:
+    command = container["command"]
+    return command[:2] == ["python", "-m"] and command[2] in METRICS_PORT_MODULES
+
+
+def test_processes_without_http_serve_metrics_on_a_named_port() -> None:
+    configured = int(config_data().get("DALSTON_METRICS_PORT", "0"))
+    served = [(w, c) for w, c in containers() if serves_metrics_port(c)]
+    assert {w for w, _ in served} >= {"orchestrator", "session-router"} | {f"engine-{e}" for e in ("prepare", "merge")}
+    for workload, container in served:
+        overrides = {e["name"]: e.get("value") for e in container.get("env", [])}
+        port = int(overrides.get("DALSTON_METRICS_PORT") or configured)
+        assert port > 0, f"{workload}: DALSTON_METRICS_PORT is 0, so it serves no metrics"
+        ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+        assert ports.get("metrics") == port, f"{workload}: name its metrics port `metrics` ({port})"
+    for workload, spec in pod_templates():
+        if any(serves_metrics_port(c) for c in spec["containers"]):
+            annotations = by_name("Deployment")[workload]["spec"]["template"]["metadata"].get("annotations", {})
+            assert annotations.get("prometheus.io/port") == str(configured), workload
 
 
 def test_podmonitor_scrapes_the_pods_that_serve_metrics() -> None:
@@ -649,8 +668,9 @@ def test_podmonitor_scrapes_the_pods_that_serve_metrics() -> None:
         "gateway",
         "realtime-worker",
         "realtime-worker-parakeet",
-        "redis-exporter",
-    }
+        "orchestrator",
+        "session-router",
+    } | {f"engine-{engine}" for engine in catalogue.ENGINES if f"engine-{engine}" in by_name("Deployment")}
     endpoint_ports = {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]}
     for deployment in annotated:
         ports = {
