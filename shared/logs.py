@@ -24,7 +24,9 @@ def configure(service: str) -> structlog.stdlib.BoundLogger:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level if isinstance(level, int) else logging.INFO),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        # Not cached: a module's logger would keep the first configuration it saw, so a later
+        # configure() (or structlog.testing.capture_logs in tests) would not reach it.
+        cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     structlog.contextvars.bind_contextvars(service=service)
