@@ -19,7 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -42,6 +42,11 @@ class Service:
     name: str
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
+
+
+def with_env(service: Service, **env: str) -> Service:
+    """`service` with `env` added to its own environment (e.g. a metrics port per instance)."""
+    return replace(service, env={**service.env, **env})
 
 
 def gateway_service(port: int) -> Service:

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -29,12 +29,12 @@ from support import FIXTURES, REDIS_URL, Samples, create_database, drop_database
 
 from dalston.fleet import (
     Fleet,
-    Service,
     engine_service,
     gateway_service,
     orchestrator_service,
     session_router_service,
     wait_http,
+    with_env,
 )
 from shared import keys
 
@@ -57,10 +57,6 @@ class OpsFleet:
     def scrape(self, name: str) -> Samples:
         port = self.metrics_ports.get(name)
         return scrape(self.base_url + "/metrics" if port is None else f"http://127.0.0.1:{port}/metrics")
-
-
-def with_env(service: Service, **env: str) -> Service:
-    return replace(service, env={**service.env, **env})
 
 
 @pytest.fixture(scope="module")
