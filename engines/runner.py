@@ -28,7 +28,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 import structlog
@@ -44,6 +44,7 @@ from shared.settings import Settings, get_settings
 from shared.storage import ObjectNotFound, ObjectStore, get_store
 
 log = structlog.get_logger()
+T = TypeVar("T")
 
 # How often an engine looks for dead consumers' tasks (one cheap XINFO CONSUMERS).
 DEAD_CHECK_INTERVAL_S = 1.0
@@ -233,6 +234,13 @@ class Runner:
             await self._until_redis_answers(lambda: self._ack(msg))
             await self.presence.task_finished()
             return
+        if not await self._until_redis_answers(lambda: streams.holds(self.r, msg, keys.ENGINE_GROUP, self.consumer)):
+            # A peer took the task over while this process could not reach Redis (its liveness
+            # key expired): the peer reports it; reporting it here too would complete it twice.
+            log.warning("task_lost_to_peer", message_id=msg.id, outcome=event.type)
+            metrics.TASKS.labels(engine_id, "lost").inc()
+            await self.presence.task_finished()
+            return
         try:
             # The work is done: keep its outcome through a Redis outage rather than redo it.
             await self._until_redis_answers(lambda: self._publish(event))
@@ -289,12 +297,11 @@ class Runner:
         log.info("task_output_discarded", job_fenced=fence, prefix=prefix, objects=removed)
         return True
 
-    async def _until_redis_answers(self, call: Callable[[], Awaitable[None]]) -> None:
+    async def _until_redis_answers(self, call: Callable[[], Awaitable[T]]) -> T:
         delay = 0.5
         while True:
             try:
-                await call()
-                return
+                return await call()
             except RedisError as exc:
                 log.warning("redis_unavailable_retrying", error=str(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)

@@ -196,6 +196,13 @@ async def in_flight(r: aioredis.Redis, stream: str, group: str, *, limit: int = 
     return [_decode(stream, msg_id, fields) for reply in replies for msg_id, fields in reply]
 
 
+async def holds(r: aioredis.Redis, msg: Message, group: str, consumer: str) -> bool:
+    """Whether `msg` is still pending on `consumer`: neither acknowledged nor taken over by a
+    peer that presumed it dead (e.g. while it was cut off from Redis longer than its TTL)."""
+    pending = await r.xpending_range(msg.stream, group, min=msg.id, max=msg.id, count=1)
+    return bool(pending) and pending[0]["consumer"] == consumer
+
+
 async def touch(r: aioredis.Redis, msg: Message, group: str, consumer: str) -> None:
     """Reset a held message's idle time so live work is not reclaimed by other consumers."""
     await r.xclaim(msg.stream, group, consumer, 0, [msg.id], justid=True)
