@@ -11,8 +11,10 @@ import asyncio
 import base64
 import io
 import json
+import threading
 import time
 from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
 import numpy as np
@@ -40,7 +42,8 @@ REDIS_DB = 10
 
 @pytest.fixture(scope="module")
 def el_fleet(tmp_path_factory) -> Iterator[RunningFleet]:
-    # Webhooks go to a receiver on loopback, which production refuses by default.
+    # Webhooks go to a receiver on loopback and `source_url` media come from a file server on
+    # loopback: production refuses private addresses for both by default (the SSRF guard).
     env = {
         "DALSTON_ALLOW_PRIVATE_URLS": "true",
         "DALSTON_WEBHOOK_BACKOFF_S": "[1, 1, 1]",
@@ -242,6 +245,37 @@ def test_use_multi_channel_returns_one_transcript_per_channel(client: ElevenLabs
     for t in transcripts:
         assert wer(reference(f"stereo_voices_en_ch{t.channel_index}.txt"), t.text) <= MAX_WER
         assert all(w.channel_index == t.channel_index for w in t.words if w.type == "word")
+
+
+class _Fixtures(SimpleHTTPRequestHandler):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, directory=str(FIXTURES), **kwargs)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_source_url_is_fetched_and_transcribed(client: ElevenLabs) -> None:
+    """`source_url` through the fleet: the gateway downloads the media (here from a file
+    server on loopback), the job transcribes it; a URL that answers 404 is the ElevenLabs
+    error `source_url_unreachable` (400), not a server error."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Fixtures)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    media = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        response = client.speech_to_text.convert(model_id="scribe_v1", source_url=f"{media}/speech_en.wav")
+        score = wer(reference("speech_en.txt"), response.text)
+        print(f"\nsource_url: WER {score:.2f}")
+        assert score <= MAX_WER, f"WER {score:.2f}: {response.text!r}"
+        assert response.audio_duration_secs == pytest.approx(11.9, abs=0.1)
+        with pytest.raises(ApiError) as caught:
+            client.speech_to_text.convert(model_id="scribe_v1", source_url=f"{media}/missing.wav")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert caught.value.status_code == 400, caught.value.body
+    detail = caught.value.body["detail"]
+    assert detail["status"] == "source_url_unreachable" and "HTTP 404" in detail["message"], detail
 
 
 def test_validation_errors_reach_the_sdk_as_422(client: ElevenLabs) -> None:

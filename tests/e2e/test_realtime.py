@@ -25,7 +25,7 @@ import redis
 import soxr
 import websockets
 from harness import API_KEY, ROOT, reference, wer
-from support import FIXTURES, REDIS_URL, create_database, drop_database, free_port
+from support import FIXTURES, REDIS_URL, create_database, drop_database, free_port, until
 
 from dalston.fleet import Fleet, gateway_service, realtime_worker_service, session_router_service, wait_http
 from shared.audio import read_wav
@@ -242,6 +242,39 @@ async def test_elevenlabs_sdk_vad_commits(rt: RealtimeFleet) -> None:
     score = wer(reference("short_en.txt"), text)
     assert score <= 0.35, f"WER {score:.2f}: {text!r}"
     assert not events["timestamps"], "timestamps were not asked for"
+
+
+async def test_elevenlabs_vad_default_silence(rt: RealtimeFleet) -> None:
+    """commit_strategy=vad without vad_silence_threshold_secs: ElevenLabs' default, 1.5 s.
+    speech_en.wav, a ~1 s pause (its own 0.4 s tail plus 0.6 s), short_en.wav, then 2 s of
+    silence: one committed transcript of both, before the client commits or ends anything.
+    Ending the session afterwards flushes whatever is left, so a split at the pause would
+    show as a second committed transcript."""
+    rate = 16_000
+    audio = pcm16("speech_en.wav") + bytes(int(0.6 * rate) * 2) + pcm16("short_en.wav", trailing_silence_s=2.0)
+    got = Received()
+    query = "model_id=scribe_v2_realtime&commit_strategy=vad"
+    async with websockets.connect(
+        f"{rt.ws_url}/v1/speech-to-text/realtime?{query}", additional_headers={"xi-api-key": API_KEY}
+    ) as ws:
+        receiver = asyncio.create_task(collect(ws, got))
+        for chunk in chunks(audio):
+            await ws.send(json.dumps({"message_type": "input_audio_chunk", "audio_base_64": base64.b64encode(chunk).decode()}))
+            await asyncio.sleep(0.1)
+        await until(lambda: bool(got.of("committed_transcript", "message_type")), "a VAD commit", timeout=60)
+        committed_by_vad = len(got.messages)
+        await ws.send(json.dumps({"message_type": "end"}))
+        await asyncio.wait_for(receiver, 60)
+    assert not [m for m in got.messages if "error" in m], got.messages
+    committed = got.of("committed_transcript", "message_type")
+    assert len(committed) == 1, committed
+    assert got.messages.index(committed[0]) < committed_by_vad
+    config = got.messages[0]["config"]
+    assert (config["commit_strategy"], config["vad_silence_threshold_secs"]) == ("vad", 1.5), config
+    text = committed[0]["text"]
+    score = wer(f"{reference('speech_en.txt')} {reference('short_en.txt')}", text)
+    print(f"\nElevenLabs default VAD silence: one commit, WER {score:.2f}: {text!r}")
+    assert score <= 0.35, f"WER {score:.2f}: {text!r}"
 
 
 async def test_elevenlabs_entity_detection(rt: RealtimeFleet) -> None:

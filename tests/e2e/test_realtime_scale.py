@@ -1,5 +1,6 @@
-"""Realtime at capacity, end to end: one worker taking four sessions, refusing a fifth, and
-holding a client that sends faster than real time without losing its audio.
+"""Realtime at capacity, end to end: one worker taking four sessions, refusing a fifth,
+holding a client that sends faster than real time without losing its audio, and ending a
+session whose decoder falls behind past the bound (`lag_exceeded`).
 
 Gateway + session router + one realtime worker (tiny.en) as processes. The worker's
 configured capacity is 4, what bench/realtime_latency.py measured one 2-core worker to
@@ -13,6 +14,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,11 +28,15 @@ from harness import API_KEY, ROOT, reference, wer
 from support import REDIS_URL, create_database, drop_database, free_port
 from test_realtime import AUTH, RealtimeFleet, Received, collect, pcm16, refused, sdk_stream
 
-from dalston.fleet import Fleet, gateway_service, realtime_worker_service, session_router_service, wait_http
+from dalston.fleet import Fleet, gateway_service, realtime_worker_service, session_router_service, wait_http, with_env
+from shared import model_registry
 
 pytestmark = pytest.mark.e2e
 REDIS_DB = 12  # the e2e modules run one after another; each fleet flushes its database
 CAPACITY = 4
+# tiny.en under a name of its own, served only by the worker the lag test starts, so that
+# test's sessions reach that worker and no other.
+LAGGING = "lagging-tiny.en"
 
 
 @dataclass
@@ -54,6 +60,8 @@ def rt(tmp_path_factory) -> Iterator[ScaleFleet]:
         "DALSTON_REALTIME_HEARTBEAT_INTERVAL_S": "1",
         "DALSTON_REALTIME_HEARTBEAT_TTL_S": "3",
         "DALSTON_REALTIME_RETAIN_AUDIO": "false",
+        # The gateway refuses model names it does not know: it must know the lag test's.
+        "DALSTON_MODELS": json.dumps({LAGGING: model_registry.available()["tiny.en"].source}),
     }
     subprocess.run([sys.executable, "-m", "dalston", "migrate"], env={**os.environ, **env}, cwd=ROOT, check=True)
     services = [gateway_service(port), session_router_service(), realtime_worker_service(worker_port)]
@@ -117,3 +125,50 @@ async def test_a_client_faster_than_real_time_is_held_without_losing_audio(rt: S
     text = " ".join(m["text"] for m in got.of("transcript.final"))
     score = wer(reference("long_en.txt"), text)
     assert score <= 0.35, f"WER {score:.2f}: {text!r}"
+
+
+async def test_a_decoder_that_falls_behind_past_the_bound_ends_the_session(rt: ScaleFleet) -> None:
+    """`lag_exceeded` on a real connection, with a real model and real audio. The one change
+    is the bound, scaled down from 20 s to 0.1 s: less than one real final decode takes
+    (tiny.en, beam 5, a 10 s segment: about a second on a 2-core machine). The client sends
+    long_en.wav faster than real time; at the first pause that ends a segment the session
+    waits for that segment's final, the backlog passes the hold bound (2 s, unchanged) so
+    the session stops reading, and the audio it holds waits on a decoder that makes no
+    progress for longer than the bound. Freezing the worker instead (SIGSTOP) would stop its
+    socket too: the gateway would see a dead worker, not this."""
+    worker = with_env(
+        realtime_worker_service(free_port(), "realtime-worker-lagging", "--worker-id", "lagging", "--models", LAGGING),
+        DALSTON_REALTIME_LAG_MAX_S="0.1",
+    )
+    rt.fleet.add(worker)
+    try:
+        await asyncio.to_thread(
+            rt.wait_status, lambda s: any(w["id"] == "lagging" and w["status"] == "ready" for w in s["workers"]), 120
+        )
+        got = Received()
+        url = f"{rt.ws_url}/v1/audio/transcriptions/stream?model={LAGGING}&language=en&interim_results=false"
+        async with websockets.connect(url, additional_headers=AUTH) as ws:
+            receiver = asyncio.create_task(collect(ws, got))
+            step = 16000 * 2 // 2  # 0.5 s chunks, as fast as the connection takes them
+            audio = pcm16("long_en.wav")
+            try:
+                for i in range(0, len(audio), step):
+                    await ws.send(audio[i : i + step])
+                await ws.send(json.dumps({"type": "end"}))  # reached only if the session kept up
+            except websockets.ConnectionClosed:
+                pass  # closed under the sender: what this test is about
+            await asyncio.wait_for(receiver, 120)
+        kinds = [m.get("code", m["type"]) for m in got.messages]
+        print(f"\nended after {kinds.count('transcript.final')} finals with {got.messages[-1]}, close {got.close_code}")
+        assert kinds[0] == "session.begin" and "lag" in kinds, kinds
+        error = got.messages[-1]
+        assert (error["type"], error["code"], error["fatal"]) == ("error", "lag_exceeded", True), got.messages
+        assert re.fullmatch(r"the transcriber made no progress for 0\.1 s with \d+\.\d s of audio waiting", error["message"])
+        assert got.close_code == 1013
+        # The session's history says why it ended.
+        session_id = got.messages[0]["session_id"]
+        response = httpx.get(f"{rt.base_url}/v1/realtime/sessions/{session_id}", headers=AUTH, timeout=10)
+        session = response.json()
+        assert session["status"] == "failed" and "lag_exceeded" in session["error"], session
+    finally:
+        rt.fleet.kill(worker.name, signal.SIGTERM)  # it deregisters: the pool is as it was
