@@ -9,12 +9,24 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from faster_whisper import WhisperModel
 
 from shared import model_registry
 from shared.catalogue import realtime_backend
 from shared.settings import Settings
 
 SAMPLE_RATE = 16_000
+FRAMES_PER_S = 100  # Whisper's log-mel frames
+# A partial's encoder sees its audio and this much of the silence padding, not Whisper's whole
+# 30 s window. On the tune fixtures (bench/realtime_decode.py) greedy partials read as well as
+# with the whole window from 4 s on and fall apart at 2 s (a repetition loop); 8 s keeps a
+# margin, and a 3 s utterance's partial encodes 11 s instead of 30.
+PARTIAL_CONTEXT_PAD_S = 8.0
+# A decode's token budget: English speech runs at about 4 tokens per second; a decoder stuck
+# repeating itself stops here instead of at Whisper's 448 (which also holds the prompt, up to
+# 224 tokens: hence the ceiling).
+TOKENS_PER_S = 8
+MAX_NEW_TOKENS = 200
 
 
 class BackendUnavailable(RuntimeError):
@@ -44,8 +56,27 @@ class Backend(Protocol):
         ...
 
 
+class WindowedWhisper(WhisperModel):
+    """faster-whisper's model whose encoder may see less than the 30 s window: faster-whisper
+    pads every decode to 30 s, and the encoder's cost follows the window, not the audio.
+    `window_frames` is set around one decode; a model's decodes run one at a time
+    (`realtime_worker.scheduler.DecodeScheduler`)."""
+
+    window_frames: int | None = None
+
+    def encode(self, features: np.ndarray) -> Any:
+        if self.window_frames is not None:
+            features = features[..., : self.window_frames]
+        return super().encode(features)
+
+
 class FasterWhisperBackend:
-    """VAD-chunked Whisper: the session re-decodes the growing utterance for partials."""
+    """VAD-chunked Whisper: the session re-decodes the growing utterance for partials.
+
+    Finals use the whole 30 s window (the accuracy Whisper was trained for). Partials, which
+    the final replaces anyway, encode only their audio and `PARTIAL_CONTEXT_PAD_S` of padding
+    when the language is known (language detection keeps the whole window), so they cost a
+    fraction of a final and a final seldom waits long behind one."""
 
     def __init__(self, name: str, settings: Settings) -> None:
         try:
@@ -55,34 +86,47 @@ class FasterWhisperBackend:
         self.name = entry.name
         self.english_only = entry.english_only
         self.final_beam = settings.realtime_final_beam_size or settings.whisper_beam_size
+        self.partial_pad_s: float | None = PARTIAL_CONTEXT_PAD_S  # None: the whole window (benches compare)
         try:
-            self.model = model_registry.load_whisper(entry, settings)
+            self.model = model_registry.load_whisper(entry, settings, WindowedWhisper)
         except Exception as exc:
             raise BackendUnavailable(f"cannot load model {entry.name!r} from {entry.source}: {exc}") from exc
 
     def decode(self, audio: np.ndarray, *, final: bool, words: bool, language: str | None, prompt: str | None) -> Decoded:
         if self.english_only and not language:
             language = "en"  # skips language detection, which is a whole extra encoder pass
+        seconds = audio.size / SAMPLE_RATE
         options: dict[str, Any] = (
             {"beam_size": self.final_beam, "word_timestamps": words}
             if final
-            # Partials: greedy, no timestamp tokens, no temperature fallback: the cheapest decode.
-            else {"beam_size": 1, "without_timestamps": True, "temperature": 0.0}
+            # Partials: greedy, no timestamp tokens: the cheapest decode.
+            else {"beam_size": 1, "without_timestamps": True}
         )
-        segments, info = self.model.transcribe(
-            audio,
-            language=language,
-            vad_filter=False,
-            condition_on_previous_text=False,
-            initial_prompt=prompt,
-            **options,
-        )
-        out_words: list[DecodedWord] = []
-        texts: list[str] = []
-        for segment in segments:
-            texts.append(segment.text.strip())
-            for w in segment.words or []:
-                out_words.append(DecodedWord(w.word.strip(), round(w.start, 3), round(w.end, 3), round(w.probability, 4)))
+        # No temperature fallback: faster-whisper decodes again at rising temperatures (up to
+        # five more times) when a result reads unsure or repetitive, which multiplies the cost of
+        # exactly the utterances a user is already waiting on; at temperature 0 the finals read
+        # as well on the tune and held-out fixtures (bench/realtime_decode.py).
+        options["temperature"] = 0.0
+        options["max_new_tokens"] = min(MAX_NEW_TOKENS, int(16 + TOKENS_PER_S * seconds))
+        if not final and language and self.partial_pad_s is not None:
+            self.model.window_frames = int((seconds + self.partial_pad_s) * FRAMES_PER_S) // 2 * 2
+        try:
+            segments, info = self.model.transcribe(
+                audio,
+                language=language,
+                vad_filter=False,
+                condition_on_previous_text=False,
+                initial_prompt=prompt,
+                **options,
+            )
+            out_words: list[DecodedWord] = []
+            texts: list[str] = []
+            for segment in segments:  # a generator: the decoding happens here
+                texts.append(segment.text.strip())
+                for w in segment.words or []:
+                    out_words.append(DecodedWord(w.word.strip(), round(w.start, 3), round(w.end, 3), round(w.probability, 4)))
+        finally:
+            self.model.window_frames = None
         return Decoded(" ".join(t for t in texts if t), out_words, info.language)
 
 

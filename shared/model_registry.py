@@ -144,13 +144,14 @@ def materialize(entry: ModelEntry) -> str:
     return entry.source
 
 
-def load_whisper(entry: ModelEntry, settings: Settings) -> WhisperModel:
+def load_whisper(entry: ModelEntry, settings: Settings, model_class: type[WhisperModel] | None = None) -> WhisperModel:
     """faster-whisper's model for a registry entry, on the configured device, compute type and
     threads; split weights are joined first (`materialize`). Every process that transcribes
-    with Whisper (batch engine, realtime worker) loads through here."""
+    with Whisper (batch engine, realtime worker) loads through here; `model_class` is a
+    subclass of `WhisperModel` to load instead."""
     from faster_whisper import WhisperModel
 
-    return WhisperModel(
+    return (model_class or WhisperModel)(
         materialize(entry),
         device=settings.whisper_device,
         compute_type=settings.whisper_compute_type,
