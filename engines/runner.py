@@ -308,13 +308,21 @@ class Runner:
                 delay = min(delay * 2, 5.0)
 
     async def _heartbeat(self, msg: streams.Message) -> None:
+        """Keep resetting the task's idle time while this process holds it. Once a peer has
+        taken it over (this process was cut off from Redis past its liveness TTL) it stops:
+        the engine's thread cannot be interrupted, so the task runs to its end and the
+        `holds` check in `_run_task` drops its outcome; the peer's run is the one reported."""
         interval = self.settings.engine_claim_idle_ms / 3000
         while True:
             await asyncio.sleep(interval)
             try:
-                await streams.touch(self.r, msg, keys.ENGINE_GROUP, self.consumer)
+                held = await streams.touch(self.r, msg, keys.ENGINE_GROUP, self.consumer)
             except RedisError as exc:
                 log.warning("heartbeat_failed", error=str(exc))
+                continue
+            if not held:
+                log.warning("task_taken_over_by_peer", message_id=msg.id)
+                return
 
     def _event(self, task: TaskMessage, type_: str, **fields: Any) -> Event:
         return Event(type=type_, job_id=task.job_id, task_id=task.task_id, attempt=task.attempt, **fields)

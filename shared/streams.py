@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
@@ -199,13 +200,35 @@ async def in_flight(r: aioredis.Redis, stream: str, group: str, *, limit: int = 
 async def holds(r: aioredis.Redis, msg: Message, group: str, consumer: str) -> bool:
     """Whether `msg` is still pending on `consumer`: neither acknowledged nor taken over by a
     peer that presumed it dead (e.g. while it was cut off from Redis longer than its TTL)."""
-    pending = await r.xpending_range(msg.stream, group, min=msg.id, max=msg.id, count=1)
+    try:
+        pending = await r.xpending_range(msg.stream, group, min=msg.id, max=msg.id, count=1)
+    except ResponseError as exc:
+        if "NOGROUP" not in str(exc):
+            raise
+        # Redis lost its data (restarted without persistence): no peer's claim survived either,
+        # so the outcome is reported (asking again would wait forever).
+        return True
     return bool(pending) and pending[0]["consumer"] == consumer
 
 
-async def touch(r: aioredis.Redis, msg: Message, group: str, consumer: str) -> None:
-    """Reset a held message's idle time so live work is not reclaimed by other consumers."""
-    await r.xclaim(msg.stream, group, consumer, 0, [msg.id], justid=True)
+# Reset the idle time of message ARGV[3] only while `ARGV[2]` holds it. In one script so a
+# peer's claim cannot land between the check and XCLAIM: XCLAIM alone (min-idle 0) would
+# take the message back from a peer that reclaimed it and is now running it.
+_TOUCH = """
+local entry = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if #entry == 0 or entry[1][2] ~= ARGV[2] then
+    return 0
+end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+return 1
+"""
+
+
+async def touch(r: aioredis.Redis, msg: Message, group: str, consumer: str) -> bool:
+    """Reset the idle time of a message `consumer` holds so live work is not reclaimed by
+    other consumers. False, changing nothing, when it no longer holds it (acknowledged, or
+    taken over by a peer that presumed it dead)."""
+    return bool(await cast("Awaitable[int]", r.eval(_TOUCH, 1, msg.stream, group, consumer, msg.id)))
 
 
 async def release(r: aioredis.Redis, msg: Message, group: str, consumer: str) -> None:

@@ -262,6 +262,44 @@ async def test_live_consumer_keeps_its_task(r, store, start_runner) -> None:
     assert store.exists(done.output_key)
 
 
+async def test_touch_never_takes_a_task_back_from_a_peer(r) -> None:
+    """An engine cut off from Redis past its liveness TTL has its task reclaimed by a peer;
+    its heartbeat (`touch`) arriving late leaves the task, and its idle time, with the peer.
+    A task it still holds is touched: its idle time restarts."""
+    stream, group = f"touch-{uuid.uuid4().hex}", keys.ENGINE_GROUP
+    await streams.ensure_group(r, stream, group)
+    for n in (1, 2):
+        await streams.publish(r, stream, {"n": n})
+    lost, kept = await streams.read_group(r, stream, group, "engine-a", count=2, block_ms=100)
+
+    async def owner_and_idle(msg: streams.Message) -> tuple[str, int]:
+        [entry] = await r.xpending_range(stream, group, min=msg.id, max=msg.id, count=1)
+        return entry["consumer"], int(entry["time_since_delivered"])
+
+    # A peer reclaims the first task as the runner does, and works on it a minute (idle 60 s).
+    [claimed] = await streams.claim_idle(r, stream, group, "engine-b", min_idle_ms=0, count=1)
+    assert claimed.id == lost.id
+    await r.xclaim(stream, group, "engine-b", 0, [lost.id], idle=60_000, justid=True)
+    assert not await streams.touch(r, lost, group, "engine-a")
+    owner, idle = await owner_and_idle(lost)
+    assert owner == "engine-b" and idle >= 60_000  # neither taken back nor touched
+
+    await r.xclaim(stream, group, "engine-a", 0, [kept.id], idle=60_000, justid=True)
+    assert await streams.touch(r, kept, group, "engine-a")
+    owner, idle = await owner_and_idle(kept)
+    assert owner == "engine-a" and idle < 60_000
+
+    # Acknowledged (by the peer that finished it): nothing to touch, nothing re-created.
+    await streams.ack(r, lost, group)
+    assert not await streams.touch(r, lost, group, "engine-b")
+    assert (await r.xpending(stream, group))["pending"] == 1
+
+    # Redis lost the group (restarted without its data): no peer can hold the task.
+    assert not await streams.holds(r, lost, group, "engine-a") and await streams.holds(r, kept, group, "engine-a")
+    await r.xgroup_destroy(stream, group)
+    assert await streams.holds(r, kept, group, "engine-a")
+
+
 async def _holder(r: aioredis.Redis, stream: str, procs: dict[int, subprocess.Popen]) -> subprocess.Popen:
     """The runner process that holds the stream's one pending message (consumer names end in the pid)."""
     for _ in range(100):

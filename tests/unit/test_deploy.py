@@ -551,14 +551,19 @@ def test_realtime_workers_serve_models_their_image_can_load() -> None:
 
 # --- metrics: what the rules, the dashboard and the realtime triggers query -------------------
 
-# Gauges every orchestrator sets for the whole fleet (orchestrator/metrics.py refresh_streams):
-# summed across orchestrators they would count each task once per orchestrator.
+# Gauges every replica sets for the whole fleet: each orchestrator for every stream
+# (orchestrator/metrics.py refresh_streams), each session router for the whole realtime pool
+# (session_router/metrics.py): summed across replicas they would count everything once per replica.
 FLEET_GAUGES = {
     "dalston_stream_length",
     "dalston_stream_pending",
     "dalston_stream_lag",
     "dalston_stream_consumers",
     "dalston_dlq_size",
+    "dalston_realtime_pool_workers",
+    "dalston_realtime_pool_capacity",
+    "dalston_realtime_pool_active_sessions",
+    "dalston_realtime_pool_available_slots",
 }
 # Commands that serve /metrics on DALSTON_METRICS_PORT (shared/metrics_http.py) rather than on an HTTP port of their own.
 METRICS_PORT_MODULES = {"engines.runner", "orchestrator", "session_router"}
@@ -611,7 +616,7 @@ def test_queries_use_series_that_exist(where: str, expr: str) -> None:
 
 
 def fleet_gauges_outside_max(node: Any, under_max: bool = False) -> list[str]:
-    """Fleet gauges read other than through `max` (or `min`) across orchestrators."""
+    """Fleet gauges read other than through `max` (or `min`) across replicas."""
     if isinstance(node, promql_parser.VectorSelector):
         return [node.name] if node.name in FLEET_GAUGES and not under_max else []
     if isinstance(node, promql_parser.AggregateExpr):
@@ -622,13 +627,16 @@ def fleet_gauges_outside_max(node: Any, under_max: bool = False) -> list[str]:
 
 
 @pytest.mark.parametrize(("where", "expr"), queries(), ids=[w for w, _ in queries()])
-def test_fleet_gauges_are_taken_once_not_per_orchestrator(where: str, expr: str) -> None:
-    assert fleet_gauges_outside_max(promql_parser.parse(expr)) == [], f"{where}: aggregate it with max across orchestrators"
+def test_fleet_gauges_are_taken_once_not_per_replica(where: str, expr: str) -> None:
+    assert fleet_gauges_outside_max(promql_parser.parse(expr)) == [], f"{where}: aggregate it with max across replicas"
 
 
 def test_fleet_gauge_check_catches_a_sum() -> None:
     assert fleet_gauges_outside_max(promql_parser.parse("sum by (engine) (dalston_stream_lag) > 0")) == ["dalston_stream_lag"]
     assert fleet_gauges_outside_max(promql_parser.parse("dalston_dlq_size > 0")) == ["dalston_dlq_size"]
+    assert fleet_gauges_outside_max(promql_parser.parse("sum(dalston_realtime_pool_capacity)")) == [
+        "dalston_realtime_pool_capacity"
+    ]
     assert fleet_gauges_outside_max(promql_parser.parse("deriv(dalston_stream_lag[15m]) > 0")) == ["dalston_stream_lag"]
     assert fleet_gauges_outside_max(promql_parser.parse("max by (engine) (deriv(dalston_stream_lag[15m]))")) == []
 
