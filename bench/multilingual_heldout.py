@@ -3,7 +3,9 @@ espeak-ng at its default rate in German, French, Italian and Portuguese, beside 
 Spanish fixture (tests/fixtures/speech_es.wav, spoken at a slowed rate of 130) and the same
 Spanish text at the default rate. Prints, per recording: the detected language and its
 probability, the transcription WER, and the share of the English reference's content words
-that the `translate` task recovers (the measure tests/e2e/test_openai_sdk.py uses).
+that the `translate` task recovers, and how English each output reads (the share of common
+English words that no other of these languages has: tests/support.english_share, the measure
+tests/e2e/test_openai_sdk.py uses).
 
     .venv/bin/python bench/multilingual_heldout.py      # needs espeak-ng and the 'multilingual' extra
 
@@ -17,6 +19,10 @@ faster-whisper's temperature fallback samples, so a poor decode varies run to ru
     pt (held out)    hu 0.73    1.04, 1.21   0.06   (misdetected as Hungarian)
     es fixture, 130  es 0.71    0.45         0.29
     es text, 150     es 0.84    0.45         0.24, 0.10
+
+English-word share (a later run): 0.00 in every transcription; in the translations de 0.43,
+fr 0.24 (an unrelated English hallucination), it 0.26, pt 0.50, es text 0.46, es fixture 0.08
+(and 0.42 in the e2e test's run: half of it left in Spanish or not).
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ import numpy as np
 import soxr
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from support import english_share  # noqa: E402
 
 from shared import model_registry  # noqa: E402
 from shared.audio import read_wav  # noqa: E402
@@ -101,7 +109,11 @@ def main() -> None:
             translated = " ".join(s.text.strip() for s in segments)
             recall = len(stems(english) & stems(translated)) / len(stems(english))
             score = jiwer.wer(norm(text), norm(said))
-            print(f"{name:<16} {info.language} {info.language_probability:.2f}  WER {score:.2f}  recall {recall:.2f}")
+            print(
+                f"{name:<16} {info.language} {info.language_probability:.2f}  WER {score:.2f}  recall {recall:.2f}"
+                f"  English words: transcribed {english_share(said):.2f}, translated {english_share(translated):.2f},"
+                f" reference {english_share(english):.2f}"
+            )
             print(f"    said: {said}\n    English: {translated}", flush=True)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import subprocess
@@ -44,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 SOURCES = ["speech_en.wav", "short_en.wav", "long_en.wav", "conversation_en.wav", "pii_call_en.wav", "pii_call2_en.wav"]
 REDIS_DB = 7
+TARGET_LOAD = 0.9  # DALSTON_REALTIME_TARGET_LOAD's default
 RATE = 16_000
 CHUNK = 1600  # 100 ms
 
@@ -91,6 +93,7 @@ class Result:
     max_lag: float = 0.0
     shed: int | None = None
     partials: int = 0
+    final_load: float | None = None  # the worker's measured decoder seconds per session-second
 
 
 async def stream(url: str, audio: np.ndarray, ends: list[int], query: str, manual: bool, delay: float) -> Result:
@@ -184,6 +187,14 @@ def start_worker(cwd: Path, port: int, capacity: int, model: str) -> subprocess.
         time.sleep(0.3)
 
 
+def final_load(port: int) -> float | None:
+    """`dalston_realtime_final_load` from the worker's /metrics (absent before this commit's worker)."""
+    for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text.splitlines():
+        if line.startswith("dalston_realtime_final_load "):
+            return float(line.split()[1])
+    return None
+
+
 def measure(
     label: str, cwd: Path, port: int, args: argparse.Namespace, pieces: list[np.ndarray]
 ) -> dict[tuple[str, int], Result]:
@@ -198,6 +209,7 @@ def measure(
             out[("vad", n)] = asyncio.run(run(url, sessions, vad, False, args.lockstep))
             out[("commit", n)] = asyncio.run(run(url, sessions, f"vad=false&language=en&model={args.model}", True, args.lockstep))
             r = out[("vad", n)]
+            r.final_load = final_load(port)
             print(f"  [{label}] N={n}: {len(r.finals)} finals, max lag {r.max_lag:.2f} s", file=sys.stderr)
             if r.max_lag >= 3.0:
                 break  # lag keeps growing: larger N only grow it further
@@ -253,7 +265,11 @@ def main() -> None:
             )
             if vad.max_lag < 1.0:
                 sustained = max(sustained, n)
-        print(f"{label:<12} sustained (max lag < 1 s): N = {sustained}")
+        load = by_run[("vad", max(n for _, n in by_run))].final_load
+        auto = f"{math.floor(TARGET_LOAD / load)}" if load else "-"
+        print(
+            f"{label:<12} sustained (max lag < 1 s): N = {sustained}; capacity the worker measures (target {TARGET_LOAD}): {auto}"
+        )
     if "baseline" in results:
         print("\nratios this commit / baseline (< 1 is better): endpoint→final p95, commit→final p95, max lag")
         for key, new in sorted(results["this commit"].items(), key=lambda kv: kv[0][1]):

@@ -180,3 +180,17 @@ def llm_server() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+# English words that are not also words of Spanish, French, Italian, Portuguese or German
+# ("a", "in", "no", "was", "will", "do", "as" are), so a share of them says "English".
+ENGLISH_MARKERS = frozenset(
+    "the of and is are were to it this that we you they with from for have be at our my there which what when where not".split()
+)
+
+
+def english_share(text: str) -> float:
+    """The share of `text`'s words that are ENGLISH_MARKERS: about a quarter in English prose,
+    none in the other languages' (bench/multilingual_heldout.py measures both)."""
+    words = "".join(c if c.isalpha() or c == "'" else " " for c in text.lower()).split()
+    return sum(w in ENGLISH_MARKERS for w in words) / max(len(words), 1)

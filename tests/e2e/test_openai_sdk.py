@@ -14,7 +14,7 @@ import harness
 import openai
 import pytest
 from harness import API_KEY, RunningFleet, reference, start_fleet, wait_for, wer
-from support import FIXTURES
+from support import FIXTURES, english_share
 
 from shared import model_registry
 from shared.settings import Settings
@@ -164,21 +164,18 @@ def _stems(text: str) -> set[str]:
 @needs_base
 def test_translation_to_english(client) -> None:
     english = reference("speech_es_en.txt")
-    spanish = reference("speech_es.txt")
     text = client.audio.translations.create(model="whisper-1", file=SPEECH_ES.open("rb")).text
-    # whisper base on espeak Spanish gives a rough translation (measured: 5 of 19 English
-    # content words, e.g. "jump", "words", "written", "audio"; the rest paraphrased): ask
-    # for a fair share of the reference's content words and an answer not in Spanish.
-    # Held out (bench/multilingual_heldout.py, two runs; temperature fallback samples): the
-    # same text at espeak's default rate instead of the fixture's slowed 130 recovers 0.10
-    # and 0.24, and other languages' espeak voices 0.00 (fr) to 0.41 (it). So the 0.15 bound
-    # holds only for this slowed fixture: it shows the translate path answers in English,
-    # not how well base translates (no real non-English speech ships in our packages).
+    # What this shows: the translate path answers in English. Not how well: whisper base
+    # translates espeak speech poorly and unevenly (bench/multilingual_heldout.py, held-out
+    # sentences in five languages: 0.00-0.41 of the reference's content words; the temperature
+    # fallback samples, so a run varies). The measure: the share of common English words that
+    # none of those languages has (support.english_share): 0.00 in every transcription, 0.24-0.50
+    # in the held-out translations, 0.08 in one run on this slowed fixture, which base half
+    # leaves in Spanish. Hence a bound that tells English from none, set below all of them.
+    share = english_share(text)
     recall = len(_stems(english) & _stems(text)) / len(_stems(english))
-    spanish_words = _stems(spanish) - _stems(english)
-    spanish_share = len([w for w in _stems(text) if w in spanish_words]) / max(len(_stems(text)), 1)
-    assert recall >= 0.15, (recall, text)
-    assert spanish_share <= 0.2, (spanish_share, text)
+    print(f"\ntranslation: English-word share {share:.2f}, reference content words recovered {recall:.2f}: {text!r}")
+    assert share >= 0.05, (share, text)
 
     verbose = client.audio.translations.create(model="whisper-1", file=SPEECH_ES.open("rb"), response_format="verbose_json")
     assert verbose.language == "spanish" and verbose.text.strip() and verbose.segments
