@@ -1,15 +1,14 @@
 """The realtime worker's decodes against the previous ones: quality and cost, same utterances.
 
-    .venv/bin/python -m bench.realtime_decode [--pads 2,4,8] [--final-pads 8,12,16] [--model tiny.en]
+    .venv/bin/python -m bench.realtime_decode [--pads 2,4,8] [--model tiny.en]
 
 Each fixture streams through a real realtime session (VAD segmentation, endpoint 500 ms), and
 every utterance it finalises is decoded again by each variant:
   partial, whole 30 s   greedy, no timestamps, on Whisper's whole window (the previous partial)
   partial, audio+P s    the same on a window of the utterance plus P s (this worker: P = 8)
-  final, fallback       beam 5 + word timestamps with faster-whisper's temperature fallback,
-                        whole window (the previous final)
-  final, temp 0         the same at temperature 0 with a token budget
-  final, t0, audio+P s  and on a window of the utterance plus P s (this worker: P = 8)
+  final, fallback       beam 5 + word timestamps with faster-whisper's temperature fallback
+                        (the previous final)
+  final, temp 0         the same at temperature 0 with a token budget (this worker's final)
 Reported per split: WER of the decodes against the fixture's text, and the CPU time per decode
 (median, p95, max; CPU time, so other load on the machine does not blur it), with the ratio of
 the total to the previous variant. The tune split chose the pad and the final's options; the
@@ -95,30 +94,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--pads", default="2,4,8")
-    parser.add_argument("--final-pads", default="8,12,16")
     args = parser.parse_args()
     backend = FasterWhisperBackend(args.model, Settings(whisper_cpu_threads=2))
 
     def partial(pad: float | None) -> Callable[[np.ndarray], str]:
         def decode(audio: np.ndarray) -> str:
-            backend.context_pad_s = pad
+            backend.partial_pad_s = pad
             return backend.decode(audio, final=False, words=False, language="en", prompt=None).text
 
         return decode
 
-    def final(pad: float | None) -> Callable[[np.ndarray], str]:
-        def decode(audio: np.ndarray) -> str:
-            backend.context_pad_s = pad
-            return backend.decode(audio, final=True, words=True, language="en", prompt=None).text
-
-        return decode
+    def final(audio: np.ndarray) -> str:
+        return backend.decode(audio, final=True, words=True, language="en", prompt=None).text
 
     variants: list[tuple[str, Callable[[np.ndarray], str], bool]] = [  # (name, decode, is the previous one)
         ("partial, whole 30 s", partial(None), True),
         *((f"partial, audio+{pad:g} s", partial(pad), False) for pad in map(float, args.pads.split(","))),
         ("final, fallback", lambda audio: previous_final(backend, audio), True),
-        ("final, temp 0", final(None), False),
-        *((f"final, t0, audio+{pad:g} s", final(pad), False) for pad in map(float, args.final_pads.split(","))),
+        ("final, temp 0", final, False),
     ]
     print(f"model {args.model}, 2 threads; each finalised utterance decoded by each variant; CPU ms per decode")
     print(

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 SOURCES = ["speech_en.wav", "short_en.wav", "long_en.wav", "conversation_en.wav", "pii_call_en.wav", "pii_call2_en.wav"]
 REDIS_DB = 7
-TARGET_LOAD = 0.9  # DALSTON_REALTIME_TARGET_LOAD's default
+TARGET_LOAD = 0.5  # DALSTON_REALTIME_TARGET_LOAD's default
 RATE = 16_000
 CHUNK = 1600  # 100 ms
 

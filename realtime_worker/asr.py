@@ -17,13 +17,13 @@ from shared.settings import Settings
 
 SAMPLE_RATE = 16_000
 FRAMES_PER_S = 100  # Whisper's log-mel frames
-# When the language is known, the encoder sees the utterance and this much of the silence
-# padding, not Whisper's whole 30 s window: a 3 s utterance encodes 11 s instead of 30. On the
-# tune fixtures (bench/realtime_decode.py) greedy partials read as well as with the whole window
-# from 4 s on and fall apart at 2 s (a repetition loop); finals read better at 8 s than with the
-# whole window (tiny.en hallucinates less into the padding), best of 8, 12 and 16 s. Held out:
-# the same partial WER, finals 0.168 against 0.213, at 0.4-0.5 of the CPU.
-CONTEXT_PAD_S = 8.0
+# A partial's encoder sees its audio and this much of the silence padding, not Whisper's whole
+# 30 s window: a 3 s utterance's partial encodes 11 s instead of 30. On the tune fixtures
+# (bench/realtime_decode.py) greedy partials read as well as with the whole window from 4 s on
+# and fall apart at 2 s (a repetition loop); held out, 4 s fails too and 8 s reads as the whole
+# window does. Finals keep the whole window: on 8 s they read better over the fixture sets but
+# lost short utterances ("Hello world" became "The low world") and keyterm prompts' effect.
+PARTIAL_CONTEXT_PAD_S = 8.0
 # A decode's token budget: English speech runs at about 4 tokens per second; a decoder stuck
 # repeating itself stops here instead of at Whisper's 448 (which also holds the prompt, up to
 # 224 tokens: hence the ceiling).
@@ -75,8 +75,10 @@ class WindowedWhisper(WhisperModel):
 class FasterWhisperBackend:
     """VAD-chunked Whisper: the session re-decodes the growing utterance for partials.
 
-    With a known language every decode encodes its audio and `CONTEXT_PAD_S` of padding, not
-    the whole 30 s window; language detection keeps the whole window."""
+    Finals use the whole 30 s window (the accuracy Whisper was trained for). Partials, which
+    the final replaces anyway, encode only their audio and `PARTIAL_CONTEXT_PAD_S` of padding
+    when the language is known (language detection keeps the whole window), so they cost a
+    fraction of a final and a final seldom waits long behind one."""
 
     def __init__(self, name: str, settings: Settings) -> None:
         try:
@@ -86,7 +88,7 @@ class FasterWhisperBackend:
         self.name = entry.name
         self.english_only = entry.english_only
         self.final_beam = settings.realtime_final_beam_size or settings.whisper_beam_size
-        self.context_pad_s: float | None = CONTEXT_PAD_S  # None: Whisper's whole window (benches compare)
+        self.partial_pad_s: float | None = PARTIAL_CONTEXT_PAD_S  # None: the whole window (benches compare)
         try:
             self.model = model_registry.load_whisper(entry, settings, WindowedWhisper)
         except Exception as exc:
@@ -108,8 +110,8 @@ class FasterWhisperBackend:
         # as well on the tune and held-out fixtures (bench/realtime_decode.py).
         options["temperature"] = 0.0
         options["max_new_tokens"] = min(MAX_NEW_TOKENS, int(16 + TOKENS_PER_S * seconds))
-        if language and self.context_pad_s is not None:
-            self.model.window_frames = min(3000, int((seconds + self.context_pad_s) * FRAMES_PER_S) // 2 * 2)
+        if not final and language and self.partial_pad_s is not None:
+            self.model.window_frames = int((seconds + self.partial_pad_s) * FRAMES_PER_S) // 2 * 2
         try:
             segments, info = self.model.transcribe(
                 audio,

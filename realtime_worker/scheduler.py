@@ -154,7 +154,7 @@ class FinalLoad:
     """
 
     maximum: int
-    target: float = 0.9
+    target: float = 0.5
     min_session_s: float = 20.0
     per_session: float | None = None  # decoder seconds per session-second (moving average)
     observed_session_s: float = 0.0

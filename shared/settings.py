@@ -120,13 +120,11 @@ class Settings(BaseSettings):
     realtime_router_interval_s: float = 5.0
     # The most sessions a worker takes. With `realtime_capacity_auto` it advertises fewer once
     # it has measured what its finals cost: as many sessions as keep finals within
-    # `realtime_target_load` of its decoder's time (realtime_worker.scheduler.FinalLoad). A final
-    # starts 400 ms before it is due (speculatively, at 100 ms of silence), so it can queue that
-    # long for free: bench/realtime_latency.py sustains 8 tiny.en sessions on 2 cores (final
-    # p95 184 ms, lag 0.5 s) with finals at about 0.9 of the decoder, and 8 is what 0.9 gives.
-    realtime_worker_capacity: int = 8
+    # `realtime_target_load` of its decoder's time (realtime_worker.scheduler.FinalLoad): at half,
+    # finals seldom queue behind each other.
+    realtime_worker_capacity: int = 4
     realtime_capacity_auto: bool = True
-    realtime_target_load: float = Field(0.9, gt=0, le=1)
+    realtime_target_load: float = Field(0.5, gt=0, le=1)
     realtime_worker_models: list[str] = Field(default_factory=lambda: ["tiny.en"])
     # The URL the gateway dials; default ws://127.0.0.1:<port>.
     realtime_worker_url: str | None = None

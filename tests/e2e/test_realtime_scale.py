@@ -3,9 +3,9 @@ holding a client that sends faster than real time without losing its audio, and 
 session whose decoder falls behind past the bound (`lag_exceeded`).
 
 Gateway + session router + one realtime worker (tiny.en) as processes. The worker's
-configured capacity is 4 here (the default, 8, is what bench/realtime_latency.py measured one
-2-core worker to sustain); it measures its own load as it runs, which may lower what it
-advertises, never raise it. Latency is not asserted here (bench/ measures it); completeness and WER are.
+configured capacity is 4, what bench/realtime_latency.py measured one 2-core worker to
+sustain; it measures its own load as it runs, which may lower what it advertises, never
+raise it. Latency is not asserted here (bench/ measures it); completeness and WER are.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import pytest
 import soxr
 from support import FIXTURES, until
 
-from realtime_worker.asr import CONTEXT_PAD_S, FasterWhisperBackend
+from realtime_worker.asr import PARTIAL_CONTEXT_PAD_S, FasterWhisperBackend
 from realtime_worker.scheduler import DecodeScheduler
 from realtime_worker.session import Fatal, Session
 from realtime_worker.vad import StreamingVad
@@ -179,7 +179,7 @@ async def test_parakeet_backend_transcribes_when_weights_are_configured() -> Non
     assert wer("short_en.txt", decoded.text) <= 0.35 and decoded.words
 
 
-def test_decodes_encode_the_utterance_not_the_whole_window(backend: FasterWhisperBackend) -> None:
+def test_partials_encode_a_short_window_and_finals_the_whole_one(backend: FasterWhisperBackend) -> None:
     audio, rate = read_wav(FIXTURES / "speech_en.wav")
     three_s = soxr.resample(audio, rate, 16000).astype(np.float32)[: 3 * 16000]
     widths: list[int] = []
@@ -194,17 +194,16 @@ def test_decodes_encode_the_utterance_not_the_whole_window(backend: FasterWhispe
     try:
         partial = backend.decode(three_s, final=False, words=False, language="en", prompt=None)
         final = backend.decode(three_s, final=True, words=True, language="en", prompt=None)
-        backend.context_pad_s = None
+        backend.partial_pad_s = None
         whole = backend.decode(three_s, final=False, words=False, language="en", prompt=None)
     finally:
         del backend.model.encode
-        backend.context_pad_s = CONTEXT_PAD_S
-    # 3 s of audio + CONTEXT_PAD_S (8 s) of padding, at 100 frames a second; without a pad,
-    # Whisper's whole 30 s window; the window is reset after each decode.
-    assert widths == [1100, 1100, 3000] and backend.model.window_frames is None
-    # The short window reads as the whole one does here (greedy tiny.en hears "round-fark" for
-    # "brown fox" either way; over many utterances see bench/realtime_decode.py), and word
-    # times stay within the audio.
+        backend.partial_pad_s = PARTIAL_CONTEXT_PAD_S
+    # 3 s of audio + PARTIAL_CONTEXT_PAD_S (8 s) of padding, at 100 frames a second; the final
+    # sees Whisper's whole 30 s window, as does a partial without a pad; the window is reset
+    # after each decode.
+    assert widths == [1100, 3000, 3000] and backend.model.window_frames is None
+    # The short window reads as the whole one does (greedy tiny.en hears "round-fark" for
+    # "brown fox" either way; the beam-searched final gets it right).
     assert partial.text == whole.text and "lazy dog" in partial.text, (partial, whole)
-    assert "lazy dog" in final.text, final
-    assert final.words and 0.0 <= final.words[0].start and final.words[-1].end <= 3.0, final.words
+    assert "quick brown fox" in final.text.lower() and final.words, final
