@@ -313,11 +313,18 @@ class Runner:
         the engine's thread cannot be interrupted, so the task runs to its end and the
         `holds` check in `_run_task` drops its outcome; the peer's run is the one reported."""
         interval = self.settings.engine_claim_idle_ms / 3000
-        while True:
+        me = asyncio.current_task()
+        # Checked each round, not left to CancelledError alone: a cancellation that lands inside a
+        # Redis command can come out of the client as a connection error (caught below), and a
+        # heartbeat that outlives its task keeps a finished task "running" forever (seen in CI:
+        # the engine idle, its entry touched every few seconds, the next jobs queued behind it).
+        while me is None or not me.cancelling():
             await asyncio.sleep(interval)
             try:
                 held = await streams.touch(self.r, msg, keys.ENGINE_GROUP, self.consumer)
             except RedisError as exc:
+                if me is not None and me.cancelling():
+                    raise asyncio.CancelledError from exc
                 log.warning("heartbeat_failed", error=str(exc))
                 continue
             if not held:
