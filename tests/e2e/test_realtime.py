@@ -244,6 +244,13 @@ async def test_elevenlabs_sdk_vad_commits(rt: RealtimeFleet) -> None:
     assert not events["timestamps"], "timestamps were not asked for"
 
 
+async def send_elevenlabs_audio(ws: websockets.ClientConnection, audio: bytes) -> None:
+    """`audio` as ElevenLabs `input_audio_chunk` messages, one chunk every 0.1 s."""
+    for chunk in chunks(audio):
+        await ws.send(json.dumps({"message_type": "input_audio_chunk", "audio_base_64": base64.b64encode(chunk).decode()}))
+        await asyncio.sleep(0.1)
+
+
 async def test_elevenlabs_vad_default_silence(rt: RealtimeFleet) -> None:
     """commit_strategy=vad without vad_silence_threshold_secs: ElevenLabs' default, 1.5 s.
     speech_en.wav, a ~1 s pause (its own 0.4 s tail plus 0.6 s), short_en.wav, then 2 s of
@@ -258,9 +265,7 @@ async def test_elevenlabs_vad_default_silence(rt: RealtimeFleet) -> None:
         f"{rt.ws_url}/v1/speech-to-text/realtime?{query}", additional_headers={"xi-api-key": API_KEY}
     ) as ws:
         receiver = asyncio.create_task(collect(ws, got))
-        for chunk in chunks(audio):
-            await ws.send(json.dumps({"message_type": "input_audio_chunk", "audio_base_64": base64.b64encode(chunk).decode()}))
-            await asyncio.sleep(0.1)
+        await send_elevenlabs_audio(ws, audio)
         await until(lambda: bool(got.of("committed_transcript", "message_type")), "a VAD commit", timeout=60)
         committed_by_vad = len(got.messages)
         await ws.send(json.dumps({"message_type": "end"}))
@@ -286,9 +291,7 @@ async def test_elevenlabs_entity_detection(rt: RealtimeFleet) -> None:
         f"{rt.ws_url}/v1/speech-to-text/realtime?{query}", additional_headers={"xi-api-key": API_KEY}
     ) as ws:
         receiver = asyncio.create_task(collect(ws, got))
-        for chunk in chunks(pcm16("pii_call_en.wav", trailing_silence_s=1.0)):
-            await ws.send(json.dumps({"message_type": "input_audio_chunk", "audio_base_64": base64.b64encode(chunk).decode()}))
-            await asyncio.sleep(0.1)
+        await send_elevenlabs_audio(ws, pcm16("pii_call_en.wav", trailing_silence_s=1.0))
         await ws.send(json.dumps({"message_type": "commit"}))
         await ws.send(json.dumps({"message_type": "end"}))
         await asyncio.wait_for(receiver, 120)
