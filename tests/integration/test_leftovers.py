@@ -131,7 +131,7 @@ async def _unowned_prefixes(gateway: Gateway) -> list[str]:
 
 
 async def test_killed_gateway_leaves_nothing_after_restart_and_a_sweep(gateway: Gateway) -> None:
-    # 1. Killed mid-upload: the body stalls after 8 MiB, the temp file holds them.
+    # 1. Killed mid-upload: the body stalls after 8 MiB, the temp file holds (nearly) them.
     boundary, stall = uuid.uuid4().hex, threading.Event()
     audio = _wav(600)
 
@@ -140,8 +140,9 @@ async def test_killed_gateway_leaves_nothing_after_restart_and_a_sweep(gateway: 
         stall.wait(60)
 
     upload = _upload_in_thread(gateway, _multipart(stalled(), boundary), boundary)
-    partial = lambda: [p for p in gateway.scratch.glob("dalston-upload-*/upload") if p.stat().st_size >= 8 << 20]  # noqa: E731
-    _wait_for(lambda: bool(partial()), "the upload temp file holds the first 8 MiB")
+    # Not every byte: the file's write buffer may still hold the tail of the last socket read.
+    partial = lambda: [p for p in gateway.scratch.glob("dalston-upload-*/upload") if p.stat().st_size >= 7 << 20]  # noqa: E731
+    _wait_for(lambda: bool(partial()), "the upload temp file holds most of the first 8 MiB")
     gateway.fleet.kill("gateway")
     stall.set()
     upload.join(30)
