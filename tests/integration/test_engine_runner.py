@@ -14,9 +14,13 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
+from engines.base import create
+from engines.runner import Runner
 from shared import keys, streams
 from shared.contracts import Event, PrepareOutput, TaskMessage
+from shared.settings import Settings
 from shared.storage import FileStore
 from shared.transcript import Transcript
 
@@ -423,3 +427,33 @@ async def test_start_sweeps_a_killed_predecessors_workdirs(r, store, start_runne
     await events_for(r, task, until="task.completed")  # the runner is up (it swept before serving)
     assert not leftover.exists() and live.exists()
     assert [p.name for p in scratch_dir.iterdir()] == [live.name]  # its own task's directory is gone too
+
+
+async def test_heartbeat_ends_when_its_cancellation_comes_out_as_a_redis_error(r, monkeypatch, data_dir) -> None:
+    """Seen in CI under load: the cancellation of a finished task's heartbeat landed inside a
+    Redis command and came out of the client as a connection error; the heartbeat went on
+    touching, so the finished task stayed "running" and the next jobs queued behind it."""
+    settings = Settings(data_dir=data_dir, engine_claim_idle_ms=300)
+    runner = Runner(create("prepare"), r, FileStore(data_dir / "storage"), settings)
+    stream = keys.engine_stream("prepare")
+    await streams.publish(r, stream, {"n": 1})
+    [msg] = await streams.read_group(r, stream, keys.ENGINE_GROUP, runner.consumer, block_ms=100)
+    touching, swallowed = asyncio.Event(), []
+
+    async def touch_swallowing_cancel(*_args: object) -> bool:
+        touching.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            if swallowed:
+                raise
+            swallowed.append(True)
+            raise RedisConnectionError("Connection closed by server.") from None
+        return True
+
+    monkeypatch.setattr(streams, "touch", touch_swallowing_cancel)
+    heartbeat = asyncio.create_task(runner._heartbeat(msg))
+    await asyncio.wait_for(touching.wait(), 30)
+    heartbeat.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(heartbeat, 30)  # before the fix: TimeoutError, still touching
