@@ -90,6 +90,9 @@ def rt(tmp_path_factory) -> Iterator[RealtimeFleet]:
         "DALSTON_REALTIME_HEARTBEAT_TTL_S": str(HEARTBEAT_TTL_S),
         "DALSTON_REALTIME_ROUTER_INTERVAL_S": "1",
         "DALSTON_REALTIME_MAX_CHUNK_BYTES": str(MAX_CHUNK),
+        # Longer than the drain test's session takes on a loaded machine (10 s by default): the
+        # worker must exit when its session ends, not at the bound.
+        "DALSTON_REALTIME_DRAIN_TIMEOUT_S": "60",
     }
     subprocess.run([sys.executable, "-m", "dalston", "migrate"], env={**os.environ, **env}, cwd=ROOT, check=True)
     services = [
@@ -330,8 +333,10 @@ async def test_native_stream_partials_then_finals_with_words(rt: RealtimeFleet) 
     assert kinds[-1] == "session.end" and got.close_code == 1000
     assert "vad.speech_start" in kinds
     finals = got.of("transcript.final")
-    assert finals and "transcript.partial" in kinds
-    assert kinds.index("transcript.partial") < kinds.index("transcript.final")
+    # Partials come while an utterance is spoken, its final after them. A busy worker sheds
+    # partials (a short utterance may get none), so not every final has them: some do.
+    utterances = " ".join(kinds).split("transcript.final")[:-1]
+    assert finals and any("transcript.partial" in before for before in utterances), kinds
     text = " ".join(f["text"] for f in finals)
     score = wer(reference("speech_en.txt"), text)
     assert score <= 0.35, f"WER {score:.2f}: {text!r}"
