@@ -21,16 +21,9 @@ FRAMES_PER_S = 100  # Whisper's log-mel frames
 # 30 s window: a 3 s utterance's partial encodes 11 s instead of 30. On the tune fixtures
 # (bench/realtime_decode.py) greedy partials read as well as with the whole window from 4 s on
 # and fall apart at 2 s (a repetition loop); held out, 4 s fails too and 8 s reads as the whole
-# window does.
+# window does. Finals keep the whole window: on 8 s they read better over the fixture sets but
+# lost short utterances ("Hello world" became "The low world") and keyterm prompts' effect.
 PARTIAL_CONTEXT_PAD_S = 8.0
-# Finals without a prompt see their audio and 8 s of padding too, but never less than
-# FINAL_MIN_WINDOW_S. On the tune fixtures (bench/realtime_decode.py) 15 s read best (WER 0.137,
-# whole window 0.185) but short telephone-band utterances went wrong in the e2e tests ("Hello
-# world" over G.711 became "The low world"); 20 s reads them right (tune 0.162, CPU 0.66 of the
-# whole window). With a prompt (keyterms, previous_text) the prompt lost its effect on short
-# windows, so prompted finals keep the whole window.
-FINAL_CONTEXT_PAD_S = 8.0
-FINAL_MIN_WINDOW_S = 20.0
 # A decode's token budget: English speech runs at about 4 tokens per second; a decoder stuck
 # repeating itself stops here instead of at Whisper's 448 (which also holds the prompt, up to
 # 224 tokens: hence the ceiling).
@@ -82,10 +75,10 @@ class WindowedWhisper(WhisperModel):
 class FasterWhisperBackend:
     """VAD-chunked Whisper: the session re-decodes the growing utterance for partials.
 
-    With a known language (language detection needs the whole window) the encoder sees only
-    part of Whisper's 30 s window, as its cost follows the window, not the audio: partials, which
-    the final replaces anyway, their audio and `PARTIAL_CONTEXT_PAD_S`; finals without a prompt
-    their audio and `FINAL_CONTEXT_PAD_S`, at least `FINAL_MIN_WINDOW_S`."""
+    Finals use the whole 30 s window (the accuracy Whisper was trained for). Partials, which
+    the final replaces anyway, encode only their audio and `PARTIAL_CONTEXT_PAD_S` of padding
+    when the language is known (language detection keeps the whole window), so they cost a
+    fraction of a final and a final seldom waits long behind one."""
 
     def __init__(self, name: str, settings: Settings) -> None:
         try:
@@ -95,24 +88,11 @@ class FasterWhisperBackend:
         self.name = entry.name
         self.english_only = entry.english_only
         self.final_beam = settings.realtime_final_beam_size or settings.whisper_beam_size
-        # None: the whole window (benches compare)
-        self.partial_pad_s: float | None = PARTIAL_CONTEXT_PAD_S
-        self.final_min_window_s: float | None = FINAL_MIN_WINDOW_S
+        self.partial_pad_s: float | None = PARTIAL_CONTEXT_PAD_S  # None: the whole window (benches compare)
         try:
             self.model = model_registry.load_whisper(entry, settings, WindowedWhisper)
         except Exception as exc:
             raise BackendUnavailable(f"cannot load model {entry.name!r} from {entry.source}: {exc}") from exc
-
-    def window_s(self, seconds: float, *, final: bool, language: str | None, prompt: str | None) -> float | None:
-        """How much of the 30 s window the encoder sees for an utterance; None: all of it."""
-        if not language:
-            return None  # language detection reads the whole window
-        if not final:
-            return None if self.partial_pad_s is None else seconds + self.partial_pad_s
-        if prompt or self.final_min_window_s is None:
-            return None
-        window = max(seconds + FINAL_CONTEXT_PAD_S, self.final_min_window_s)
-        return window if window < 30 else None
 
     def decode(self, audio: np.ndarray, *, final: bool, words: bool, language: str | None, prompt: str | None) -> Decoded:
         if self.english_only and not language:
@@ -130,9 +110,8 @@ class FasterWhisperBackend:
         # as well on the tune and held-out fixtures (bench/realtime_decode.py).
         options["temperature"] = 0.0
         options["max_new_tokens"] = min(MAX_NEW_TOKENS, int(16 + TOKENS_PER_S * seconds))
-        window_s = self.window_s(seconds, final=final, language=language, prompt=prompt)
-        if window_s is not None:
-            self.model.window_frames = int(window_s * FRAMES_PER_S) // 2 * 2
+        if not final and language and self.partial_pad_s is not None:
+            self.model.window_frames = int((seconds + self.partial_pad_s) * FRAMES_PER_S) // 2 * 2
         try:
             segments, info = self.model.transcribe(
                 audio,
