@@ -163,19 +163,22 @@ def _stems(text: str) -> set[str]:
 
 @needs_base
 def test_translation_to_english(client) -> None:
-    english = reference("speech_es_en.txt")
-    text = client.audio.translations.create(model="whisper-1", file=SPEECH_ES.open("rb")).text
     # What this shows: the translate path answers in English. Not how well: whisper base
-    # translates espeak speech poorly and unevenly (bench/multilingual_heldout.py, held-out
-    # sentences in five languages: 0.00-0.41 of the reference's content words; the temperature
-    # fallback samples, so a run varies). The measure: the share of common English words that
-    # none of those languages has (support.english_share): 0.00 in every transcription, 0.24-0.50
-    # in the held-out translations, 0.08 in one run on this slowed fixture, which base half
-    # leaves in Spanish. Hence a bound that tells English from none, set below all of them.
-    share = english_share(text)
-    recall = len(_stems(english) & _stems(text)) / len(_stems(english))
-    print(f"\ntranslation: English-word share {share:.2f}, reference content words recovered {recall:.2f}: {text!r}")
-    assert share >= 0.05, (share, text)
+    # translates espeak speech poorly and unevenly (bench/multilingual_heldout.py: 0.00-0.41 of
+    # the reference's content words, French and Portuguese held out). The measure: the share of
+    # common English words that none of these languages has (support.english_share): 0.00 in
+    # every transcription, 0.24-0.55 in the held-out translations, 0.43 (de) and 0.26 (it) here.
+    # Spanish sits on an edge: one machine's int8 kernels give 0.42, another's left all of it in
+    # Spanish (0.00), so one language is allowed to stay untranslated; a broken translate path
+    # leaves all three.
+    shares = {}
+    for language in ("de", "it", "es"):
+        text = client.audio.translations.create(model="whisper-1", file=(FIXTURES / f"speech_{language}.wav").open("rb")).text
+        english = reference(f"speech_{language}_en.txt")
+        recall = len(_stems(english) & _stems(text)) / len(_stems(english))
+        shares[language] = english_share(text)
+        print(f"\n{language}: English-word share {shares[language]:.2f}, content words recovered {recall:.2f}: {text!r}")
+    assert sum(share >= 0.05 for share in shares.values()) >= 2, shares
 
     verbose = client.audio.translations.create(model="whisper-1", file=SPEECH_ES.open("rb"), response_format="verbose_json")
     assert verbose.language == "spanish" and verbose.text.strip() and verbose.segments
