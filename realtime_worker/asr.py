@@ -21,8 +21,13 @@ FRAMES_PER_S = 100  # Whisper's log-mel frames
 # 30 s window: a 3 s utterance's partial encodes 11 s instead of 30. On the tune fixtures
 # (bench/realtime_decode.py) greedy partials read as well as with the whole window from 4 s on
 # and fall apart at 2 s (a repetition loop); held out, 4 s fails too and 8 s reads as the whole
-# window does. Finals keep the whole window: on 8 s they read better over the fixture sets but
-# lost short utterances ("Hello world" became "The low world") and keyterm prompts' effect.
+# window does. Finals keep the whole window. On the utterance + 8 s, at least 15, 20 or 25 s,
+# they cost 0.5-0.85 of it and read about as well in aggregate (bench/realtime_decode.py
+# --final-mins, 2026-12-01: WER 0.109 whole vs 0.119 / 0.107 / 0.105 on the diarization dev
+# set's real and synthetic speech), but utterance by utterance Whisper then makes up text a user
+# would read as said ("And I think we are done for today" after a 7 s turn even at 25 s, "bye,
+# bye, bye", "35,000,000,000,000" over G.711), misreads short ones ("Hello world" over G.711
+# became "The low world") and loses keyterm prompts' effect.
 PARTIAL_CONTEXT_PAD_S = 8.0
 # A decode's token budget: English speech runs at about 4 tokens per second; a decoder stuck
 # repeating itself stops here instead of at Whisper's 448 (which also holds the prompt, up to
@@ -89,10 +94,23 @@ class FasterWhisperBackend:
         self.english_only = entry.english_only
         self.final_beam = settings.realtime_final_beam_size or settings.whisper_beam_size
         self.partial_pad_s: float | None = PARTIAL_CONTEXT_PAD_S  # None: the whole window (benches compare)
+        # Finals on the utterance + PARTIAL_CONTEXT_PAD_S, at least this much (benches compare).
+        self.final_min_window_s: float | None = None
         try:
             self.model = model_registry.load_whisper(entry, settings, WindowedWhisper)
         except Exception as exc:
             raise BackendUnavailable(f"cannot load model {entry.name!r} from {entry.source}: {exc}") from exc
+
+    def window_s(self, seconds: float, *, final: bool, language: str | None, prompt: str | None) -> float | None:
+        """How much of the 30 s window the encoder sees for an utterance; None: all of it."""
+        if not language:
+            return None  # language detection reads the whole window
+        if not final:
+            return None if self.partial_pad_s is None else seconds + self.partial_pad_s
+        if prompt or self.final_min_window_s is None:
+            return None
+        window = max(seconds + PARTIAL_CONTEXT_PAD_S, self.final_min_window_s)
+        return window if window < 30 else None
 
     def decode(self, audio: np.ndarray, *, final: bool, words: bool, language: str | None, prompt: str | None) -> Decoded:
         if self.english_only and not language:
@@ -110,8 +128,9 @@ class FasterWhisperBackend:
         # as well on the tune and held-out fixtures (bench/realtime_decode.py).
         options["temperature"] = 0.0
         options["max_new_tokens"] = min(MAX_NEW_TOKENS, int(16 + TOKENS_PER_S * seconds))
-        if not final and language and self.partial_pad_s is not None:
-            self.model.window_frames = int((seconds + self.partial_pad_s) * FRAMES_PER_S) // 2 * 2
+        window_s = self.window_s(seconds, final=final, language=language, prompt=prompt)
+        if window_s is not None:
+            self.model.window_frames = int(window_s * FRAMES_PER_S) // 2 * 2
         try:
             segments, info = self.model.transcribe(
                 audio,
