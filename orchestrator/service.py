@@ -19,8 +19,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import redis.asyncio as aioredis
-import redis.exceptions
-import sqlalchemy.exc
 import structlog
 from pydantic import ValidationError
 from sqlalchemy import select, update
@@ -64,15 +62,6 @@ from shared.webhooks import enqueue_deliveries
 CLAIM_IDLE_MS = 30_000
 DEAD_CHECK_INTERVAL_S = 1.0
 PENDING_GRACE_S = 10.0  # how long a job may wait for job.created, or a task for its message id
-
-# Failures of the infrastructure, not of the event: leave the event unacked and retry it later.
-TRANSIENT_ERRORS = (
-    OSError,
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-)
 
 log = structlog.get_logger()
 
@@ -119,7 +108,9 @@ class Orchestrator:
             while not stop.is_set():
                 try:
                     await self.poll()
-                except TRANSIENT_ERRORS as exc:
+                except Exception as exc:
+                    if unavailable(exc) is None:
+                        raise
                     log.warning("infrastructure_unavailable_backing_off", error=repr(exc))
                     self._own_pending = True  # the deferred event is ours: read it again first
                     await _sleep_unless(stop, 1.0)
@@ -129,8 +120,9 @@ class Orchestrator:
             await asyncio.gather(reconciling, alive, return_exceptions=True)
             try:
                 await self.liveness.remove()  # peers take over what is left at once
-            except TRANSIENT_ERRORS:
-                pass
+            except Exception as exc:
+                if unavailable(exc) is None:
+                    raise
             log.info("orchestrator_stopped", consumer=self.consumer)
 
     async def poll(self) -> int:
@@ -171,12 +163,13 @@ class Orchestrator:
             with structlog.contextvars.bound_contextvars(**ids):
                 try:
                     await self.transact(event.job_id, self._handler(event))
-                except TRANSIENT_ERRORS:
-                    # Left unacked: it is claimed again (by us or a peer) once idle, and handlers
-                    # are idempotent. The caller backs off.
-                    log.warning("event_deferred", stream_id=message.id)
-                    raise
                 except Exception as exc:
+                    if unavailable(exc) is not None:
+                        # Not the event's fault (PostgreSQL or Redis down or starting up): left
+                        # unacked, it is claimed again (by us or a peer) once idle, and handlers
+                        # are idempotent. The caller backs off.
+                        log.warning("event_deferred", stream_id=message.id, error=repr(exc))
+                        raise
                     log.exception("event_dead_lettered", stream_id=message.id, data=message.data)
                     await self._dead_letter(message, repr(exc))
         await ack(self.redis, message, ORCHESTRATOR_GROUP)
@@ -329,7 +322,9 @@ class Orchestrator:
         while not stop.is_set():
             try:
                 await metrics.refresh_streams(self.redis)
-            except TRANSIENT_ERRORS as exc:
+            except Exception as exc:
+                if unavailable(exc) is None:
+                    raise
                 log.debug("metrics_refresh_deferred", error=repr(exc))
             await _sleep_unless(stop, self.settings.metrics_refresh_interval_s)
 

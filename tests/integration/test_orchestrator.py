@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from structlog.testing import capture_logs
 from support import free_port, sample, scrape, until
 
-from orchestrator.service import TRANSIENT_ERRORS, Orchestrator
+from orchestrator.service import Orchestrator
 from shared.contracts import Event, TaskMessage, TranscribeConfig
 from shared.db import Job, Task, Tenant, async_url
 from shared.engine_heartbeat import Heartbeat
@@ -41,6 +43,7 @@ from shared.keys import (
     job_cancelled,
     job_done_channel,
 )
+from shared.outages import Dependency, unavailable
 from shared.settings import Settings
 from shared.streams import Liveness, connect, ensure_group, publish, read_group
 
@@ -494,15 +497,57 @@ async def test_reconciler_retries_stuck_running_task(orch, r, sessionmaker, tena
     assert tasks["prepare"].error == "timed out after 90 s"
 
 
-async def test_infrastructure_errors_leave_the_event_unacked(r, settings: Settings) -> None:
-    """A database outage is not the event's fault: no DLQ; it is retried once claimed again."""
-    broken = create_async_engine("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
+@pytest.fixture(scope="module")
+def starting_postgres() -> Iterator[str]:
+    """A real PostgreSQL that answers every connection "the database system is not accepting
+    connections" (SQLSTATE 57P03, as while it replays its WAL after a crash): a standby with
+    hot standby off. Yields its URL."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+    if not found or os.geteuid() != 0 or shutil.which("runuser") is None:
+        pytest.skip("needs PostgreSQL's server binaries (/usr/lib/postgresql/*/bin) and root")
+    bin_dir, port = found[-1].parent, free_port()
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    root = Path(tempfile.mkdtemp(prefix="dlst-pg-standby-"))
+    shutil.chown(root, "postgres", "postgres")
+    data = root / "data"
+    subprocess.run(
+        [*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres"], stdout=subprocess.DEVNULL, check=True
+    )
+    with (data / "postgresql.conf").open("a") as conf:
+        conf.write(f"hot_standby = off\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{root}'\n")
+    subprocess.run([*as_postgres, "touch", str(data / "standby.signal")], check=True)
+    server = subprocess.Popen([*as_postgres, str(bin_dir / "postgres"), "-D", str(data)], stderr=subprocess.DEVNULL)
+    try:
+        # pg_isready: 1 = up but rejecting connections, the state wanted here.
+        deadline = time.monotonic() + 60
+        while subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", str(port)]).returncode != 1:
+            assert server.poll() is None and time.monotonic() < deadline, "the standby did not come up"
+            time.sleep(0.2)
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        server.terminate()
+        server.wait(30)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("outage", ["refused", "starting up"])
+async def test_infrastructure_errors_leave_the_event_unacked(r, settings: Settings, outage: str, request) -> None:
+    """A database outage is not the event's fault: no DLQ; it is retried once claimed again.
+    (A PostgreSQL replaying its WAL after a crash answered "the database system is starting up",
+    which dead-lettered the events of a loaded `dalston up` test run and left its jobs running.)"""
+    url = (
+        "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
+        if outage == "refused"
+        else request.getfixturevalue("starting_postgres")
+    )
+    broken = create_async_engine(url)
     orchestrator = Orchestrator(async_sessionmaker(broken), r, settings, consumer="test-broken-db", block_ms=100)
     await ensure_group(r, EVENTS_STREAM, ORCHESTRATOR_GROUP)
     dlq_before = await r.xlen(DLQ_STREAM)
     await emit(r, "job.created", str(uuid.uuid4()))
-    with pytest.raises(TRANSIENT_ERRORS):
+    with pytest.raises(Exception) as raised:
         await orchestrator.poll()
+    assert unavailable(raised.value) is Dependency.DATABASE, raised.value
     assert await r.xlen(DLQ_STREAM) == dlq_before
     held = await r.xpending_range(EVENTS_STREAM, ORCHESTRATOR_GROUP, min="-", max="+", count=10, consumername="test-broken-db")
     assert len(held) == 1
