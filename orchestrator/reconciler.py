@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import engine_heartbeat
 from shared.db import Job, JobStatus, RealtimeSession, RealtimeSessionStatus, Task, TaskStatus
-from shared.keys import engine_stream
+from shared.keys import ENGINE_GROUP, EVENTS_STREAM, ORCHESTRATOR_GROUP, engine_stream
 from shared.keys import realtime_session as session_key
+from shared.streams import in_flight
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,42 @@ async def without_message(r: aioredis.Redis, tasks: list[QueuedTask], queued_bef
     lost = [t for t, entries in zip(with_id, found) if not entries]
     lost += [t for t in tasks if not t.stream_message_id and t.queued_at is not None and t.queued_at < queued_before]
     return lost
+
+
+async def unreported(r: aioredis.Redis, tasks: list[QueuedTask]) -> list[QueuedTask]:
+    """Ready tasks (their messages in their streams) that an engine has finished while no event
+    about them is left to handle: their task.started/completed went missing (dead-lettered, say),
+    and nothing else would ever move them on.
+
+    An engine acknowledges a task only after publishing its outcome (or for a job no longer
+    running, which `tasks` leaves out), so the acknowledgements are read first and the events
+    still in flight after them: an outcome published before an acknowledgement is then seen.
+    """
+    with_id = [(t, t.stream_message_id) for t in tasks if t.stream_message_id]
+    delivered: dict[str, tuple[int, int] | None] = {}
+    for engine in {t.engine_id for t, _ in with_id}:
+        try:
+            groups = await r.xinfo_groups(engine_stream(engine))
+        except ResponseError:
+            groups = []  # the stream is gone: without_message's case
+        info = next((g for g in groups if g["name"] == ENGINE_GROUP), None)
+        delivered[engine] = _stream_id(info["last-delivered-id"]) if info else None
+    # Delivered at all (no group yet: no engine has read the stream), then not pending.
+    with_id = [(t, msg_id) for t, msg_id in with_id if (last := delivered[t.engine_id]) and _stream_id(msg_id) <= last]
+    async with r.pipeline(transaction=False) as pipe:
+        for t, msg_id in with_id:
+            pipe.xpending_range(engine_stream(t.engine_id), ENGINE_GROUP, min=msg_id, max=msg_id, count=1)
+        pending = await pipe.execute() if with_id else []
+    done = [t for (t, _), held in zip(with_id, pending) if not held]
+    if not done:
+        return []
+    reported = {m.data.get("task_id") for m in await in_flight(r, EVENTS_STREAM, ORCHESTRATOR_GROUP)}
+    return [t for t in done if str(t.id) not in reported]
+
+
+def _stream_id(value: str) -> tuple[int, int]:
+    ms, _, seq = value.partition("-")
+    return int(ms), int(seq or 0)
 
 
 async def unserved(r: aioredis.Redis, tasks: list[QueuedTask], queued_before: datetime) -> list[QueuedTask]:

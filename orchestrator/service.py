@@ -256,8 +256,12 @@ class Orchestrator:
                 log.warning("job_created_lost_expanding", job_id=str(job_id))
                 await self.transact(job_id, lambda db, job, tasks: transitions.expand(db, job, tasks, self.settings))
 
-        for seen in await reconciler.without_message(self.redis, queued, grace):
+        lost = await reconciler.without_message(self.redis, queued, grace)
+        for seen in lost:
             log.warning("task_message_lost_republishing", job_id=str(seen.job_id), task_id=str(seen.id))
+            await self.transact(seen.job_id, _requeue(seen))
+        for seen in await reconciler.unreported(self.redis, [t for t in queued if t not in lost]):
+            log.warning("task_outcome_lost_requeueing", job_id=str(seen.job_id), task_id=str(seen.id))
             await self.transact(seen.job_id, _requeue(seen))
 
         for job, task in running:
