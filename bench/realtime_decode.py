@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.realtime_decode [--pads 2,4,8] [--model tiny.en]
     .venv/bin/python -m bench.realtime_decode --finals-only --final-beams 5,2,1 --final-mins 15,20,25 --g711
+    .venv/bin/python -m bench.realtime_decode --finals-only --moonshine   # pip install moonshine_cpp==0.1.4
 
 Each recording streams through a real realtime session (VAD segmentation, endpoint 500 ms; with
 --g711 also as G.711 mu-law at 8 kHz), and every utterance it finalises is decoded again by each
@@ -13,6 +14,9 @@ variant:
   final, temp 0, beam B  the same at temperature 0 with a token budget (this worker's final,
                          beam 5 unless DALSTON_REALTIME_FINAL_BEAM_SIZE says otherwise)
   final, audio+8, min M  this worker's final on the utterance + 8 s of the window, at least M s
+  moonshine base-en      Moonshine's base English model (`moonshine_cpp`, the only streaming-
+                         oriented English weights a package ships): its encoder's cost follows
+                         the audio, not a 30 s window; text only (no word timestamps)
 Reported per split: WER of the decodes against the recording's text, and the CPU time per decode
 (median, p95, max; CPU time, so other load on the machine does not blur it), with the ratio of
 the total to the previous variant; then every utterance a shorter final window reads
@@ -27,6 +31,10 @@ aggregate (speakers 0.109 -> 0.119 / 0.107 / 0.105; G.711 0.170 -> 0.161 / 0.166
 and held out better), but the listing shows Whisper making up text on them ("And I think we are
 done for today." after a 7 s turn at every minimum, "bye, bye, bye", "35,000,000,000,000"), so
 finals keep the whole window.
+Moonshine base-en (moonshine_cpp 0.1.4, --moonshine, same run, CI beside it) instead of tiny.en's
+final reads a little better (WER tune 0.181 -> 0.162, held out 0.213 -> 0.189) but costs 4.49 / 3.26
+times the CPU, has no word timestamps, and the process dies (a crash inside the library, no Python
+error) on the speakers split's 26.8 s utterance of reading_real_2spk: no cheaper final there.
 """
 
 from __future__ import annotations
@@ -117,6 +125,30 @@ async def utterances(backend: FasterWhisperBackend, path: Path, g711: bool) -> l
     return recording.finals
 
 
+def moonshine() -> Callable[[np.ndarray], str]:
+    """Moonshine base-en as `moonshine_cpp` ships it, called through its C API (the package's
+    own `transcribe` of an array does not run: it names a `ctypes.c_float_p` that does not exist)."""
+    import ctypes
+
+    try:
+        import moonshine_cpp
+    except ImportError:
+        raise SystemExit("--moonshine needs the moonshine_cpp package: pip install moonshine_cpp==0.1.4") from None
+    model = moonshine_cpp.MoonshineModel()  # base-en, from the package's own files
+
+    def decode(audio: np.ndarray) -> str:
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        text = ctypes.c_char_p(0)
+        pointer = audio.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+        if moonshine_cpp.moonshine_lib.moonshine_transcribe(model.model_handle, pointer, audio.size, ctypes.byref(text)):
+            raise RuntimeError("moonshine_transcribe failed")
+        out = (text.value or b"").decode()
+        moonshine_cpp.moonshine_lib.moonshine_free_text(text)
+        return out
+
+    return decode
+
+
 def previous_final(backend: FasterWhisperBackend, audio: np.ndarray) -> str:
     """The final as the worker decoded it before: faster-whisper's temperature fallback, no budget."""
     segments, _ = backend.model.transcribe(
@@ -133,6 +165,7 @@ def main() -> None:
     parser.add_argument("--final-mins", default="", help="finals on the utterance + 8 s, at least this many s, to compare")
     parser.add_argument("--finals-only", action="store_true", help="leave out the partials and the previous final")
     parser.add_argument("--g711", action="store_true", help="every recording also over G.711 mu-law at 8 kHz")
+    parser.add_argument("--moonshine", action="store_true", help="also Moonshine base-en (needs moonshine_cpp)")
     args = parser.parse_args()
     backend = FasterWhisperBackend(args.model, Settings(whisper_cpu_threads=2))
 
@@ -158,6 +191,8 @@ def main() -> None:
             for m in map(float, filter(None, args.final_mins.split(",")))
         ),
     ]
+    if args.moonshine:
+        variants.append(("moonshine base-en", moonshine(), False))
     if not args.finals_only:
         variants[:0] = [
             ("partial, whole 30 s", partial(None), True),
