@@ -626,12 +626,12 @@ async def test_service_metrics(r, sessionmaker, tenant_id, database_url: str, re
 
         def finished() -> bool:
             try:
-                lag = sample(scrape(f"http://127.0.0.1:{port}/metrics"), "dalston_stream_lag", engine="prepare")
+                now = scrape(f"http://127.0.0.1:{port}/metrics")
             except httpx.HTTPError:  # not listening yet
                 return False
             # Other tests' jobs may have left prepare tasks unread too; a refresh may predate the last read.
-            shown = sample(scrape(f"http://127.0.0.1:{port}/metrics"), "dalston_stream_pending", engine="prepare")
-            return (lag or 0) >= 1 and shown == pending
+            lag = sample(now, "dalston_stream_lag", engine="prepare")
+            return (lag or 0) >= 1 and sample(now, "dalston_stream_pending", engine="prepare") == pending
 
         await until(finished, "the queued prepare task on the orchestrator's metrics")
         samples = scrape(f"http://127.0.0.1:{port}/metrics")
